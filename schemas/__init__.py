@@ -1,0 +1,1 @@
+"""The data contract: pydantic models for what comes in, pyarrow schemas for what goes out."""

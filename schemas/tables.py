@@ -1,0 +1,133 @@
+"""Output tables: one explicit pyarrow schema per table, the Parquet contract.
+
+Every table is written as a Hive-partitioned dataset ``<output>/<table>/date=YYYY-MM-DD/``.
+The ``date`` column is the partition key: it lives in the directory name, not in the
+files, and readers (DuckDB ``hive_partitioning=true``, pyarrow ``partitioning="hive"``,
+Spark, polars) restore it as a column.
+
+Change a column only together with ``SCHEMA_VERSION`` and a note in the README.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+SCHEMA_VERSION_KEY = b"newsbeam.schema_version"
+PARTITION_COLUMN = "date"
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+ARTICLES = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("url", pa.string()),
+        ("source", pa.string()),
+        ("outlet", pa.string()),
+        ("title", pa.string()),
+        ("authors", pa.list_(pa.string())),
+        ("published_at", TIMESTAMP),
+        ("date_source", pa.string()),
+        ("ingested_at", TIMESTAMP),
+        ("language", pa.string()),
+        ("text", pa.string()),
+        ("word_count", pa.int32()),
+        ("content_hash", pa.string()),
+        ("cluster_id", pa.string()),
+        ("copies", pa.int32()),
+        ("outlets", pa.list_(pa.string())),
+        ("wire_credits", pa.list_(pa.string())),
+        ("removed_lines", pa.int32()),
+        ("run_id", pa.string()),
+        ("date", pa.string()),
+    ]
+)
+
+ENTITIES = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("canonical", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("date", pa.string()),
+    ]
+)
+
+NUMBERS = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("text", pa.string()),
+        ("value", pa.float64()),
+        ("qualifier", pa.string()),
+        ("kind", pa.string()),
+        ("unit", pa.string()),
+        ("counted", pa.string()),
+        ("verb", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("context", pa.string()),
+        ("date", pa.string()),
+    ]
+)
+
+DUPLICATES = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("cluster_id", pa.string()),
+        ("similarity", pa.float64()),
+        ("source", pa.string()),
+        ("outlet", pa.string()),
+        ("url", pa.string()),
+        ("published_at", TIMESTAMP),
+        ("date", pa.string()),
+    ]
+)
+
+ERRORS = pa.schema(
+    [
+        ("source", pa.string()),
+        ("stage", pa.string()),
+        ("error_type", pa.string()),
+        ("message", pa.string()),
+        ("excerpt", pa.string()),
+        ("ingested_at", TIMESTAMP),
+        ("run_id", pa.string()),
+        ("date", pa.string()),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "articles": ARTICLES,
+    "entities": ENTITIES,
+    "numbers": NUMBERS,
+    "duplicates": DUPLICATES,
+    "errors": ERRORS,
+}
+
+QUALIFIERS = ("exact", "at_least", "more_than", "at_most", "less_than", "approx")
+NUMBER_KINDS = ("count", "money", "percent", "quantity", "date", "time", "ordinal")
+DATE_SOURCES = ("metadata", "sidecar", "json", "html", "ingestion")
+STAGES = ("read", "clean", "dedup", "enrich", "write")
+
+EXCERPT_CHARS = 200
+
+
+def file_schema(table: str) -> pa.Schema:
+    """The schema of one Parquet file of ``table``: the partition column is in the path."""
+    schema = TABLES[table]
+    schema = schema.remove(schema.get_field_index(PARTITION_COLUMN))
+    return schema.with_metadata({SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode()})
+
+
+def error_row(source: str, stage: str, error_type: str, message: str, excerpt: str = "") -> dict:
+    """A dead-letter record as stages emit it; the writer adds ingested_at, run_id, date."""
+    return {
+        "source": source,
+        "stage": stage,
+        "error_type": error_type,
+        "message": message[:1000],
+        "excerpt": (excerpt or "")[:EXCERPT_CHARS],
+    }

