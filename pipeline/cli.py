@@ -1,0 +1,64 @@
+"""The ``newsbeam`` command.
+
+    newsbeam run PATH... [--output DIR] [--config FILE] [--no-enrich] [Beam pipeline options]
+
+Runs on Beam's DirectRunner unless a ``--runner`` is given; any other Beam option
+(``--direct_running_mode=multi_processing --direct_num_workers=2``, ``--runner=DataflowRunner``,
+…) passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline import run as run_module
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsbeam", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and Beam's logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="ingest files and folders into Parquet tables",
+        description="Read PATHs (files or folders of .txt/.html/.json/.jsonl), clean, deduplicate, enrich, "
+        "and write Hive-partitioned Parquet tables. Unknown options are passed to Beam.",
+    )
+    run.add_argument("paths", nargs="+", metavar="PATH", help="input files or folders (recursive)")
+    run.add_argument("--output", default="./out", help="output folder (default: ./out)")
+    run.add_argument("--config", default=None, help="YAML profile (default: built-in defaults = configs/local.yaml)")
+    run.add_argument("--no-enrich", action="store_true", help="skip entities and numbers (much faster)")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args, beam_args = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO if args.debug else logging.ERROR)
+    if args.command == "run":
+        try:
+            summary = run_module.run(
+                paths=args.paths,
+                output=args.output,
+                config_path=args.config,
+                beam_args=beam_args,
+                enrich=not args.no_enrich,
+            )
+        except run_module.UsageError as exc:
+            if args.debug:
+                raise
+            print(f"newsbeam: {exc}", file=sys.stderr)
+            return 2
+        if not args.quiet:
+            print(summary["text"])
+        return 0 if summary["accounting"]["balanced"] else 1
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The pipeline graph: read -> clean -> deduplicate -> enrich -> write.
+
+``build(p, cfg, run)`` adds every stage to a Beam pipeline and returns the output tables as
+PCollections, so tests can assert on them and the CLI can run them on any runner.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.options import RunContext
+from schemas.config import NewsbeamConfig
+from transforms.clean import CleanDocuments
+from transforms.dedup import ClusterNearDuplicates
+from transforms.read import ReadDocuments
+from transforms.write import WriteTable, complete_error_row
+
+
+def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = True) -> dict[str, beam.PCollection]:
+    """Add the newsbeam stages to ``p``; returns the tables (and, with ``write``, stages them as Parquet)."""
+    documents, read_errors = p | "Read" >> ReadDocuments(list(run.inputs), cfg.read)
+    articles, clean_errors = documents | "Clean" >> CleanDocuments(cfg.clean, run.run_id, run.ingested_at)
+    canonical, duplicates = articles | "Deduplicate" >> ClusterNearDuplicates(cfg.dedup)
+    error_parts = [read_errors, clean_errors]
+    if cfg.enrich.enabled:
+        from transforms.enrich import EnrichArticles
+
+        entities, numbers, enrich_errors = canonical | "Enrich" >> EnrichArticles(cfg.enrich)
+        error_parts.append(enrich_errors)
+    else:
+        entities = p | "NoEntities" >> beam.Create([])
+        numbers = p | "NoNumbers" >> beam.Create([])
+    errors = (
+        error_parts
+        | "AllErrors" >> beam.Flatten()
+        | "CompleteErrors" >> beam.Map(complete_error_row, run.run_id, run.ingested_at)
+    )
+    tables = {
+        "articles": canonical,
+        "entities": entities,
+        "numbers": numbers,
+        "duplicates": duplicates,
+        "errors": errors,
+    }
+    if write:
+        for name, rows in tables.items():
+            _ = rows | f"Write{name.capitalize()}" >> WriteTable(name, run.output, run.run_id, cfg.write)
+    return tables

@@ -1,0 +1,28 @@
+"""What one run is: its id, clock, inputs and output, fixed once at launch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Plain values every stage may need; passed explicitly, never read from globals."""
+
+    inputs: tuple[str, ...]
+    output: str
+    run_id: str = field(default_factory=lambda: new_run_id())
+    # One ingestion time per run, so that every row of a run agrees on it.
+    ingested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def make_run(inputs: list[str], output: str) -> RunContext:
+    return RunContext(inputs=tuple(inputs), output=os.path.abspath(output))

