@@ -13,9 +13,6 @@ SEEDS = REPO / "samples" / "seeds"
 EVAL = REPO.parent / "shared" / "eval"
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long checks; `.ci/run` runs them after the default suite")
-
 
 @pytest.fixture(scope="session")
 def seed_paths() -> list[Path]:
