@@ -13,8 +13,6 @@ import argparse
 import logging
 import sys
 
-from pipeline import run as run_module
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsbeam", description=__doc__.split("\n\n")[0])
@@ -38,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args, beam_args = parser.parse_known_args(argv)
+    # Configure logging before Beam is imported: it logs optional-dependency warnings at import.
     logging.basicConfig(level=logging.INFO if args.debug else logging.ERROR)
+    from pipeline import run as run_module
+
     if args.command == "run":
         try:
             summary = run_module.run(
