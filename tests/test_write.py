@@ -95,3 +95,28 @@ def test_duckdb_reads_the_hive_partitions(tmp_path):
         "group by date order by date"
     ).fetchall()
     assert [(str(d), n) for d, n in rows] == [("2022-03-21", 1), ("2022-03-22", 1)]
+
+
+def test_write_table_transform_stages_one_file_per_date(tmp_path):
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from schemas.config import WriteConfig
+    from transforms.write import WriteTable
+
+    rows = [article("a", "a.txt"), article("b", "b.txt"), article("c", "c.txt", date="2022-03-22")]
+    pipeline = TestPipeline()
+    paths = pipeline | beam.Create(rows) | WriteTable("articles", str(tmp_path), "run1", WriteConfig())
+    assert_that(
+        paths | beam.Map(lambda p: os.path.relpath(p, staging_root(str(tmp_path), "run1"))),
+        equal_to(["articles/date=2022-03-21/00000.parquet", "articles/date=2022-03-22/00000.parquet"]),
+        label="OneFilePerDate",
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_name("write_articles_rows"))["counters"]
+    assert sum(c.committed for c in counters) == 3
+    staged = read_table(staging_root(str(tmp_path), "run1"), "articles")
+    assert sorted(staged.column("doc_id").to_pylist()) == ["a", "b", "c"]

@@ -106,6 +106,7 @@ class EnrichArticlesFn(beam.DoFn):
         self._nlp = None
         self._articles = Metrics.counter(METRICS_NAMESPACE, "enrich_articles")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "enrich_rejected_exception")
+        self._invalid = Metrics.counter(METRICS_NAMESPACE, "enrich_rejected_invalid_text")
         self._msecs = Metrics.counter(METRICS_NAMESPACE, "enrich_msecs")
 
     def setup(self):
@@ -114,6 +115,16 @@ class EnrichArticlesFn(beam.DoFn):
 
     def process(self, batch: list[dict]) -> Iterator:
         started = time.perf_counter()
+        valid = []
+        for article in batch:
+            if isinstance(article.get("text"), str):
+                valid.append(article)
+            else:  # nlp.pipe would fail the whole batch on one bad element
+                self._invalid.inc()
+                yield beam.pvalue.TaggedOutput(
+                    "errors", error_row(article["source"], "enrich", "invalid_text", "article text is not a string")
+                )
+        batch = valid
         texts = [article["text"][: self._cfg.max_chars] for article in batch]
         docs = self._nlp.pipe(texts, disable=self._whole_disabled, batch_size=self._cfg.batch_size)
         for article, doc in zip(batch, docs):
