@@ -59,9 +59,7 @@ def account(tables: dict[str, pa.Table], counters: dict[str, int]) -> dict:
 
 
 def stage_seconds(counters: dict[str, int]) -> dict[str, float]:
-    return {
-        stage: round(counters[f"{stage}_msecs"] / 1000.0, 2) for stage in STAGE_ORDER if f"{stage}_msecs" in counters
-    }
+    return {stage: round(counters[f"{stage}_usecs"] / 1e6, 3) for stage in STAGE_ORDER if f"{stage}_usecs" in counters}
 
 
 def library_versions() -> dict[str, str]:
@@ -92,7 +90,9 @@ def format_summary(run_id: str, output: str, accounting: dict, seconds: dict[str
         lines.append("  errors by stage: " + ", ".join(f"{s} {n}" for s, n in a["errors_by_stage"].items()))
         lines.append("  error reasons:   " + ", ".join(f"{r} {n}" for r, n in list(a["error_reasons"].items())[:8]))
     if seconds:
-        lines.append("  busy seconds per stage (summed over workers): " + ", ".join(f"{s} {t:.2f}" for s, t in seconds.items()))
+        lines.append(
+            "  busy seconds per stage (summed over workers): " + ", ".join(f"{s} {t:.2f}" for s, t in seconds.items())
+        )
     docs_per_second = a["inputs"] / wall if wall > 0 else 0.0
     lines.append(f"  wall time   {wall:.1f} s ({docs_per_second:.1f} inputs/s)")
     return "\n".join(lines)

@@ -13,7 +13,6 @@ SEEDS = REPO / "samples" / "seeds"
 EVAL = REPO.parent / "shared" / "eval"
 
 
-
 @pytest.fixture(scope="session")
 def seed_paths() -> list[Path]:
     return sorted(SEEDS.glob("*.txt"))

@@ -136,7 +136,10 @@ def write_mixed_folder(folder: Path) -> dict[str, int]:
     latin = (
         "<html><head><meta charset='iso-8859-1'><title>Caf\xe9</title></head><body><nav>Home | World</nav>"
         "<article><h1>R\xe9sum\xe9 of the day</h1>"
-        + "".join(f"<p>Paragraph {i}: the caf\xe9 owner in Mariupol said the na\xefve plan failed again.</p>" for i in range(12))
+        + "".join(
+            f"<p>Paragraph {i}: the caf\xe9 owner in Mariupol said the na\xefve plan failed again.</p>"
+            for i in range(12)
+        )
         + "</article><footer>Copyright</footer></body></html>"
     ).encode("latin-1")
     (folder / "latin1.html").write_bytes(latin)
@@ -156,7 +159,12 @@ def test_mixed_folder_is_fully_accounted_for(tmp_path):
     got = {k: accounting[k] for k in expected}
     assert got == expected, accounting
     errors = query(f"select source, stage, error_type, message from {table_sql(out, 'errors')}")
-    assert {Path(s.split('#')[0]).name for s, *_ in errors} >= {"binary.txt", "empty.txt", "missing_fields.json", "notes.docx"}
+    assert {Path(s.split("#")[0]).name for s, *_ in errors} >= {
+        "binary.txt",
+        "empty.txt",
+        "missing_fields.json",
+        "notes.docx",
+    }
     assert all(stage and error_type and message for _s, stage, error_type, message in errors)
     latin = query(f"select text from {table_sql(out, 'articles')} where source like '%latin1.html'")
     assert latin and "café owner" in latin[0][0]

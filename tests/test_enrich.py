@@ -23,9 +23,7 @@ def test_entities_and_numbers_point_into_the_article_text(seed_texts):
     by_id = {a["doc_id"]: a["text"] for a in articles}
     broken = {**make_article("x " * 30, "broken.txt"), "text": None}
     pipeline = TestPipeline()
-    entities, numbers, errors = (
-        pipeline | beam.Create(articles + [broken]) | EnrichArticles(EnrichConfig(batch_size=2))
-    )
+    entities, numbers, errors = pipeline | beam.Create(articles + [broken]) | EnrichArticles(EnrichConfig(batch_size=2))
 
     def offsets_match(row):
         return by_id[row["doc_id"]][row["start"] : row["end"]] == row["text"]
@@ -43,8 +41,10 @@ def test_entities_and_numbers_point_into_the_article_text(seed_texts):
         label="KillCounts",
     )
     assert_that(
-        entities | "People" >> beam.Filter(lambda r: r["label"] == "PERSON" and "Vereshchuk" in r["text"])
-        | beam.Map(lambda r: r["canonical"]) | "DistinctPeople" >> beam.Distinct(),
+        entities
+        | "People" >> beam.Filter(lambda r: r["label"] == "PERSON" and "Vereshchuk" in r["text"])
+        | beam.Map(lambda r: r["canonical"])
+        | "DistinctPeople" >> beam.Distinct(),
         equal_to(["Iryna Vereshchuk", "Irina Vereshchuk"]),
         label="CanonicalPeople",
     )

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import time
 import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,6 +36,7 @@ from dateutil import parser as date_parser
 from schemas.config import CleanConfig
 from schemas.records import parse_timestamp
 from schemas.tables import error_row
+from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
 STAGE = "clean"
@@ -676,7 +676,7 @@ class _CleanFn(beam.DoFn):
         self._run_id = run_id
         self._ingested_at = ingested_at
         self._kept = Metrics.counter(METRICS_NAMESPACE, "clean_kept")
-        self._msecs = Metrics.counter(METRICS_NAMESPACE, "clean_msecs")
+        self._clock = StageClock("clean")
 
     def setup(self):
         # Pay for the language model and the user's patterns once per worker, not per element.
@@ -684,19 +684,18 @@ class _CleanFn(beam.DoFn):
         _language_identifier()
 
     def process(self, raw: dict) -> Iterator:
-        started = time.perf_counter()
         source = str(raw.get("source") or "")
-        try:
-            article = clean_document(raw, self._cfg, self._run_id, self._ingested_at)
-        except CleanError as exc:
-            yield self._reject(source, exc.error_type, exc.message, raw)
-        except Exception as exc:  # one bad document must not take the run down
-            yield self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
-        else:
-            self._kept.inc()
-            yield article
-        finally:
-            self._msecs.inc(int((time.perf_counter() - started) * 1000))
+        with self._clock.timing():
+            try:
+                article = clean_document(raw, self._cfg, self._run_id, self._ingested_at)
+            except CleanError as exc:
+                outcome = self._reject(source, exc.error_type, exc.message, raw)
+            except Exception as exc:  # one bad document must not take the run down
+                outcome = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
+            else:
+                self._kept.inc()
+                outcome = article
+        yield outcome
 
     def _reject(self, source: str, error_type: str, message: str, raw: dict):
         Metrics.counter(METRICS_NAMESPACE, f"clean_rejected_{error_type}").inc()

@@ -29,6 +29,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.config import DedupConfig
+from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -210,16 +211,18 @@ def _disambiguate(doc_id: str, articles: Iterable[dict]) -> Iterator[dict]:
 class _SketchFn(beam.DoFn):
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
+        self._clock = StageClock("dedup")
 
     def process(self, article: dict):
-        shingle_list = shingles(article["text"], self._cfg.shingle_words)
-        signature = minhash_signature(shingle_list, self._cfg.num_perm, self._cfg.seed)
-        doc_id = article["doc_id"]
-        sketch = {
-            "hashes": shingle_hashes(shingle_list),
-            "rank": canonical_rank(article),
-            "outlet": outlet_name(article),
-        }
+        with self._clock.timing():
+            shingle_list = shingles(article["text"], self._cfg.shingle_words)
+            signature = minhash_signature(shingle_list, self._cfg.num_perm, self._cfg.seed)
+            doc_id = article["doc_id"]
+            sketch = {
+                "hashes": shingle_hashes(shingle_list),
+                "rank": canonical_rank(article),
+                "outlet": outlet_name(article),
+            }
         yield beam.pvalue.TaggedOutput("sketches", (doc_id, sketch))
         for key in band_keys(signature, self._cfg.bands):
             yield (key, doc_id)

@@ -8,7 +8,6 @@ the sentences that contain a number (that is where counted nouns and verbs are n
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -18,6 +17,7 @@ from schemas.config import EnrichConfig
 from schemas.tables import error_row
 from transforms import numbers
 from transforms.entities import canonical_names
+from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
 # Entity labels kept in the entities table; numeric labels go to the numbers table instead.
@@ -107,14 +107,18 @@ class EnrichArticlesFn(beam.DoFn):
         self._articles = Metrics.counter(METRICS_NAMESPACE, "enrich_articles")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "enrich_rejected_exception")
         self._invalid = Metrics.counter(METRICS_NAMESPACE, "enrich_rejected_invalid_text")
-        self._msecs = Metrics.counter(METRICS_NAMESPACE, "enrich_msecs")
+        self._clock = StageClock("enrich")
 
     def setup(self):
         self._nlp = load_model(self._cfg.spacy_model)
         self._whole_disabled = whole_text_disabled(self._nlp)
 
     def process(self, batch: list[dict]) -> Iterator:
-        started = time.perf_counter()
+        with self._clock.timing():
+            outputs = list(self._enrich_batch(batch))
+        yield from outputs
+
+    def _enrich_batch(self, batch: list[dict]) -> Iterator:
         valid = []
         for article in batch:
             if isinstance(article.get("text"), str):
@@ -141,7 +145,6 @@ class EnrichArticlesFn(beam.DoFn):
             yield from entities
             for row in found:
                 yield beam.pvalue.TaggedOutput("numbers", row)
-        self._msecs.inc(int((time.perf_counter() - started) * 1000))
 
 
 class EnrichArticles(beam.PTransform):
@@ -155,6 +158,7 @@ class EnrichArticles(beam.PTransform):
         result = (
             articles
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
-            | "NerAndNumbers" >> beam.ParDo(EnrichArticlesFn(self._cfg)).with_outputs("numbers", "errors", main="entities")
+            | "NerAndNumbers"
+            >> beam.ParDo(EnrichArticlesFn(self._cfg)).with_outputs("numbers", "errors", main="entities")
         )
         return result.entities, result.numbers, result.errors

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from schemas.config import ReadConfig
 from schemas.records import DocumentMeta, JsonDocument
 from schemas.tables import EXCERPT_CHARS, error_row
+from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
 STAGE = "read"
@@ -586,6 +587,7 @@ class ReadInputFn(beam.DoFn):
         self._inputs = Metrics.counter(METRICS_NAMESPACE, "read_inputs")
         self._documents = Metrics.counter(METRICS_NAMESPACE, "read_documents")
         self._rejected: dict[str, object] = {}
+        self._clock = StageClock("read")
 
     def _rejected_counter(self, error_type: str):
         if error_type not in self._rejected:
@@ -593,7 +595,9 @@ class ReadInputFn(beam.DoFn):
         return self._rejected[error_type]
 
     def process(self, item: dict):
-        for kind, record in read_input(item["path"], item.get("sidecar"), self._cfg):
+        with self._clock.timing():
+            results = read_input(item["path"], item.get("sidecar"), self._cfg)
+        for kind, record in results:
             self._inputs.inc()
             if kind == "document":
                 self._documents.inc()

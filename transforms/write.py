@@ -33,6 +33,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.config import WriteConfig
 from schemas.tables import PARTITION_COLUMN, TABLES, file_schema
+from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
 STAGING_DIR = "_staging"
@@ -205,12 +206,14 @@ class _WriteGroupFn(beam.DoFn):
         self._root = root
         self._compression = compression
         self._rows = Metrics.counter(METRICS_NAMESPACE, f"write_{table}_rows")
+        self._clock = StageClock("write")
 
     def process(self, element):
         (date, shard), rows = element
-        rows = list(rows)
-        path = os.path.join(self._root, self._table, f"{PARTITION_COLUMN}={date}", f"{shard:05d}.parquet")
-        write_parquet_atomically(rows_to_table(rows, self._table), path, self._compression)
+        with self._clock.timing():
+            rows = list(rows)
+            path = os.path.join(self._root, self._table, f"{PARTITION_COLUMN}={date}", f"{shard:05d}.parquet")
+            write_parquet_atomically(rows_to_table(rows, self._table), path, self._compression)
         self._rows.inc(len(rows))
         yield path
 
