@@ -20,7 +20,7 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
     """Add the newsbeam stages to ``p``; returns the tables (and, with ``write``, stages them as Parquet)."""
     documents, read_errors = p | "Read" >> ReadDocuments(list(run.inputs), cfg.read)
     articles, clean_errors = documents | "Clean" >> CleanDocuments(cfg.clean, run.run_id, run.ingested_at)
-    canonical, duplicates = articles | "Deduplicate" >> ClusterNearDuplicates(cfg.dedup)
+    canonical, duplicates, reuse = articles | "Deduplicate" >> ClusterNearDuplicates(cfg.dedup)
     error_parts = [read_errors, clean_errors]
     if cfg.enrich.enabled:
         from transforms.enrich import EnrichArticles
@@ -40,6 +40,7 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
         "entities": entities,
         "numbers": numbers,
         "duplicates": duplicates,
+        "reuse": reuse,
         "errors": errors,
     }
     if write:

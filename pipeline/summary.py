@@ -54,6 +54,7 @@ def account(tables: dict[str, pa.Table], counters: dict[str, int]) -> dict:
         "error_reasons": dict(reasons.most_common()),
         "entities": tables["entities"].num_rows,
         "numbers": tables["numbers"].num_rows,
+        "reuse": tables["reuse"].num_rows,
         "balanced": inputs == outcomes,
     }
 
@@ -85,6 +86,7 @@ def format_summary(run_id: str, output: str, accounting: dict, seconds: dict[str
         f" + rejected {a['rejected']}: {check}",
         f"  entities    {a['entities']:>8}",
         f"  numbers     {a['numbers']:>8}",
+        f"  reuse       {a['reuse']:>8}   (passages taken from another story)",
     ]
     if a["errors_by_stage"]:
         lines.append("  errors by stage: " + ", ".join(f"{s} {n}" for s, n in a["errors_by_stage"].items()))

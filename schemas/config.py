@@ -37,6 +37,14 @@ class DedupConfig(_Strict):
         0.9, gt=0, le=1, description="share of the shorter text found in the longer, to merge truncated copies"
     )
     seed: int = 42
+    # Partial reuse: passages shared between different stories.
+    anchor_modulus: int = Field(4, ge=1, description="1 in N shingles is an anchor for finding shared passages")
+    anchor_max_docs: int = Field(200, ge=2, description="anchors in more articles than this are boilerplate")
+    min_shared_anchors: int = Field(2, ge=1, description="anchors two articles must share to be compared")
+    min_reuse_shingles: int = Field(15, ge=1, description="shared shingles that make a reuse row (~a long sentence)")
+    insertion_min_shingles: int = Field(
+        25, ge=1, description="a passage this long inserted mid-story makes a composite, if taken from another story"
+    )
 
 
 class EnrichConfig(_Strict):

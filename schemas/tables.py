@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 SCHEMA_VERSION_KEY = b"newsbeam.schema_version"
 PARTITION_COLUMN = "date"
 
@@ -36,6 +36,7 @@ ARTICLES = pa.schema(
         ("cluster_id", pa.string()),
         ("copies", pa.int32()),
         ("outlets", pa.list_(pa.string())),
+        ("wire_share", pa.float64()),
         ("wire_credits", pa.list_(pa.string())),
         ("removed_lines", pa.int32()),
         ("run_id", pa.string()),
@@ -86,6 +87,17 @@ DUPLICATES = pa.schema(
     ]
 )
 
+REUSE = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("source_doc_id", pa.string()),
+        ("share", pa.float64()),
+        ("shared_shingles", pa.int32()),
+        ("passages", pa.list_(pa.struct([("start", pa.int32()), ("end", pa.int32())]))),
+        ("date", pa.string()),
+    ]
+)
+
 ERRORS = pa.schema(
     [
         ("source", pa.string()),
@@ -104,6 +116,7 @@ TABLES: dict[str, pa.Schema] = {
     "entities": ENTITIES,
     "numbers": NUMBERS,
     "duplicates": DUPLICATES,
+    "reuse": REUSE,
     "errors": ERRORS,
 }
 

@@ -32,7 +32,7 @@ from transforms.clean import (
 INGESTED = dt.datetime(2026, 11, 23, 9, 15, tzinfo=dt.timezone.utc)
 RUN_ID = "test-run"
 CFG = CleanConfig()
-DEDUP_FIELDS = {"cluster_id", "copies", "outlets"}
+DEDUP_FIELDS = {"cluster_id", "copies", "outlets", "wire_share"}
 ARTICLE_SCHEMA = pa.schema([field for field in ARTICLES if field.name not in DEDUP_FIELDS])
 
 # Lines of the seed articles that are promos, cross-promo headlines, captions or credits.

@@ -16,6 +16,7 @@ from tests.conftest import make_article
 from transforms.dedup import (
     ClusterNearDuplicates,
     canonical_rank,
+    interior_insertion,
     resolve_clusters,
     shingle_hashes,
     shingles,
@@ -103,7 +104,7 @@ def corpus(seed_texts):
 def test_transform_keeps_one_canonical_per_story_and_points_copies_at_it(corpus):
     originals, copies = corpus
     pipeline = TestPipeline()
-    articles, duplicates = pipeline | beam.Create(originals + copies) | ClusterNearDuplicates(CFG)
+    articles, duplicates, _reuse = pipeline | beam.Create(originals + copies) | ClusterNearDuplicates(CFG)
     expected_articles = [(a["doc_id"], a["source"]) for a in originals]
     assert_that(
         articles | "ArticleIds" >> beam.Map(lambda a: (a["doc_id"], a["source"])),
@@ -142,3 +143,61 @@ def test_transform_keeps_one_canonical_per_story_and_points_copies_at_it(corpus)
     }
     assert counters["dedup_kept"] == 5
     assert counters["dedup_duplicate"] == 3
+
+
+def test_interior_insertion_finds_a_passage_between_shared_text_only():
+    shared = frozenset(range(100))
+    inserted_mid = list(range(50)) + [1000 + i for i in range(30)] + list(range(50, 100))
+    appended = list(range(100)) + [1000 + i for i in range(30)]
+    assert interior_insertion(inserted_mid, shared) == [1000 + i for i in range(30)]
+    assert interior_insertion(appended, shared) == []
+
+
+def paragraphs(text: str) -> list[str]:
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def test_composite_of_two_stories_is_reuse_not_a_copy_but_an_appended_paragraph_is_a_copy(seed_texts):
+    texts = list(seed_texts.values())
+    story_x, story_y = paragraphs(texts[0]), paragraphs(texts[3])
+    day = dt.datetime(2022, 3, 21, tzinfo=UTC)
+    x = make_article("\n".join(story_x), "x.txt", published=day, outlet="Wire")
+    y = make_article("\n".join(story_y), "y.txt", published=day, outlet="Other wire")
+    # A round-up: all of story X with two paragraphs of story Y inserted in the middle.
+    middle = len(story_x) // 2
+    composite_text = "\n".join(story_x[:middle] + story_y[4:6] + story_x[middle:])
+    composite = make_article(composite_text, "roundup.txt", published=day + dt.timedelta(hours=5), outlet="Roundup")
+    # A syndicated copy of X with a local paragraph appended at the end.
+    local = "Local officials in Springfield said they would hold a vigil for the victims on Friday evening."
+    local_copy = make_article("\n".join(story_x + [local]), "local.txt", published=day + dt.timedelta(hours=2))
+
+    pipeline = TestPipeline()
+    articles, duplicates, reuse = pipeline | beam.Create([x, y, composite, local_copy]) | ClusterNearDuplicates(CFG)
+    assert_that(
+        articles | "Sources" >> beam.Map(lambda a: (a["source"], a["copies"])),
+        equal_to([("x.txt", 2), ("y.txt", 1), ("roundup.txt", 1)]),
+        label="CompositeStandsAlone",
+    )
+    assert_that(
+        duplicates | "DupSources" >> beam.Map(lambda d: (d["source"], d["duplicate_of"])),
+        equal_to([("local.txt", x["doc_id"])]),
+        label="LocalParagraphCopyIsADuplicate",
+    )
+
+    def reuse_summary(row):
+        spans_text = " ".join(composite_text[p["start"] : p["end"]] for p in row["passages"])
+        return (row["doc_id"], row["source_doc_id"], row["share"] > 0.05, story_y[4][:40] in spans_text)
+
+    assert_that(
+        reuse | "ReuseRows" >> beam.Filter(lambda r: r["source_doc_id"] == y["doc_id"]) | beam.Map(reuse_summary),
+        equal_to([(composite["doc_id"], y["doc_id"], True, True)]),
+        label="CompositeReusesStoryY",
+    )
+    assert_that(
+        articles
+        | "RoundupShare" >> beam.Filter(lambda a: a["source"] == "roundup.txt")
+        | beam.Map(lambda a: a["wire_share"] > 0.5),
+        equal_to([True]),
+        label="WireShareOfRoundup",
+    )
+    pipeline.run().wait_until_finish()

@@ -338,6 +338,12 @@ _GENERIC_CREDIT_LINE = re.compile(r"(?:with\s+)?(?:agencies|wire\s+services|news
 _INLINE_WIRE_TAG = re.compile(
     r"^(?:[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,[^()\n]{1,40}?)?\s*)?\((?P<tag>[^()\n]{2,40})\)\s*[-—–]+\s*"
 )
+# "Copyright 2022 The Associated Press. All rights reserved. …" and "© Reuters 2019".
+_COPYRIGHT_LINE = re.compile(r"^(?:copyright\b|©|\(c\)\s)", re.IGNORECASE)
+# Social-media embeds: the post's text ends with its short link, then a signature line
+# "— Jane Doe (@jdoe) November 18, 2019". They quote another story, not this article.
+_EMBED_LINK = re.compile(r"(?:pic\.twitter\.com/\w+|https?://t\.co/\w+|https?://(?:www\.)?instagram\.com/p/\S+)\W*$")
+_EMBED_SIGNATURE = re.compile(r"^[—–-]\s*[^()\n]{1,80}\(@\w{1,30}\)\s+\w+\.?\s+\d{1,2},\s+\d{4}$")
 # All-caps lines this long are headlines; shorter ones may be the article's own subheads.
 MIN_HEADLINE_WORDS = 8
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
@@ -468,6 +474,10 @@ def boilerplate_reason(line: str, extra: Sequence[re.Pattern] = ()) -> tuple[str
     credits = _credit_line_credits(line)
     if credits is not None:
         return "credit", credits
+    if _COPYRIGHT_LINE.match(line):
+        return "credit", known_agencies(line)
+    if _EMBED_LINK.search(line) or _EMBED_SIGNATURE.match(line):
+        return "embed", []
     credits = _caption_credits(line)
     if credits is not None:
         return "caption", credits

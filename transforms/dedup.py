@@ -35,20 +35,58 @@ METRICS_NAMESPACE = "newsbeam"
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Shorter texts give too few shingles for containment to mean anything.
 MIN_SHINGLES_FOR_CONTAINMENT = 20
+# A line is prose when it ends like a sentence or is long; shorter unpunctuated lines are
+# headlines, labels and captions.
+_PROSE_ENDINGS = (".", "!", "?", "…", '"', "”", "’", "'", ")", ":")
+MIN_PROSE_WORDS = 12
 
 
 # ---------------------------------------------------------------- pure functions
 
 
+def _is_prose(line: str) -> bool:
+    return line.rstrip().endswith(_PROSE_ENDINGS) or len(line.split()) >= MIN_PROSE_WORDS
+
+
+def prose_lines(text: str) -> str:
+    """The lines that carry the story: sentences, not headlines, labels or captions.
+
+    Outlets rewrite headlines and add short furniture lines ("Image: Getty Images") that the
+    cleaner cannot know; comparing only prose lines makes a copy with a new headline match.
+    Falls back to the whole text when no line looks like prose.
+    """
+    kept = [line for line in text.split("\n") if _is_prose(line)]
+    return "\n".join(kept) if kept else text
+
+
+def _fold(word: str) -> str:
+    folded = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in folded if not unicodedata.combining(ch))
+
+
+def comparison_tokens(text: str) -> list[tuple[str, int, int]]:
+    """Words of the prose lines as compared for copy detection (case, accents and punctuation
+    ignored), each with its character span in ``text``."""
+    lines, offset = [], 0
+    for line in text.split("\n"):
+        lines.append((line, offset))
+        offset += len(line) + 1
+    prose = [(line, start) for line, start in lines if _is_prose(line)] or lines
+    tokens = []
+    for line, start in prose:
+        for match in _WORD.finditer(line):
+            for part in _WORD.findall(_fold(match.group(0))):
+                tokens.append((part, start + match.start(), start + match.end()))
+    return tokens
+
+
 def comparison_words(text: str) -> list[str]:
     """Words as compared for copy detection: case, accents and punctuation ignored."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return _WORD.findall(folded)
+    return [token for token, _start, _end in comparison_tokens(text)]
 
 
 def shingles(text: str, size: int) -> list[str]:
-    """Distinct word n-grams of ``text`` in first-seen order (the whole text if shorter)."""
+    """Distinct word n-grams of the prose of ``text`` in first-seen order (the whole text if shorter)."""
     words = comparison_words(text)
     if len(words) <= size:
         return [" ".join(words)] if words else []
@@ -58,11 +96,29 @@ def shingles(text: str, size: int) -> list[str]:
     return list(seen)
 
 
+def shingle_hash(shingle: str) -> int:
+    """Stable 64-bit hash (Python's ``hash`` differs between worker processes)."""
+    return int.from_bytes(hashlib.blake2b(shingle.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def passage_spans(text: str, shared: frozenset[int], size: int) -> list[tuple[int, int]]:
+    """Character spans of ``text`` covered by shingles in ``shared``, merged."""
+    tokens = comparison_tokens(text)
+    spans: list[tuple[int, int]] = []
+    for i in range(max(0, len(tokens) - size + 1)):
+        window = tokens[i : i + size]
+        if shingle_hash(" ".join(t for t, _s, _e in window)) in shared:
+            start, end = window[0][1], window[-1][2]
+            if spans and start <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+            else:
+                spans.append((start, end))
+    return spans
+
+
 def shingle_hashes(shingle_list: Iterable[str]) -> frozenset[int]:
-    """Stable 64-bit hashes of shingles (Python's ``hash`` differs between worker processes)."""
-    return frozenset(
-        int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "little") for s in shingle_list
-    )
+    """Stable 64-bit hashes of shingles."""
+    return frozenset(shingle_hash(s) for s in shingle_list)
 
 
 def minhash_signature(shingle_list: list[str], num_perm: int, seed: int) -> list[int]:
@@ -103,6 +159,54 @@ def verified_similarity(a: frozenset[int], b: frozenset[int], cfg: DedupConfig) 
     return None
 
 
+def anchors(hashes: Iterable[int], modulus: int) -> list[int]:
+    """Content-defined sample of a document's shingles (the same shingles are sampled in every
+    document), used to find documents that share passages without comparing all pairs."""
+    return sorted(h for h in hashes if h % modulus == 0)
+
+
+def interior_insertion(sequence: list[int], other: frozenset[int]) -> list[int]:
+    """The longest run of ``sequence`` (a document's shingles in text order) absent from
+    ``other`` with shared text both before and after it: a passage inserted mid-story.
+
+    Syndication cuts the end of a story and appends local paragraphs; a passage inserted
+    between shared paragraphs is what a rewrite or a round-up does. Whether it makes a
+    different article depends on where the passage comes from (see ``resolve_clusters``).
+    """
+    best: tuple[int, int] = (0, 0)
+    previous_shared = None
+    for i, h in enumerate(sequence):
+        if h in other:
+            if previous_shared is not None and i - previous_shared - 1 > best[1] - best[0]:
+                best = (previous_shared + 1, i)
+            previous_shared = i
+    return sequence[best[0] : best[1]]
+
+
+def classify_pair(a: dict, b: dict, cfg: DedupConfig) -> dict | None:
+    """Compare two sketches (``seq``: shingle hashes in text order).
+
+    Returns None when they share too little; else ``{"kind": "copy"|"reuse", "similarity",
+    "shared": shared hash set, "inserted": {side: anchors of a passage it inserts mid-story},
+    "only": {side: anchors of all it has that the other lacks}}`` (sides "a" and "b").
+    """
+    set_a, set_b = frozenset(a["seq"]), frozenset(b["seq"])
+    shared = set_a & set_b
+    if len(shared) < cfg.min_reuse_shingles and verified_similarity(set_a, set_b, cfg) is None:
+        return None
+    similarity = verified_similarity(set_a, set_b, cfg)
+    if similarity is None:
+        jaccard, _ = pair_similarity(set_a, set_b)
+        return {"kind": "reuse", "similarity": jaccard, "shared": shared, "inserted": {}, "only": {}}
+    inserted, only = {}, {}
+    for side, sequence, own, other in (("a", a["seq"], set_a, set_b), ("b", b["seq"], set_b, set_a)):
+        run = interior_insertion(sequence, other)
+        if len(run) >= cfg.insertion_min_shingles:
+            inserted[side] = anchors(run, cfg.anchor_modulus)
+        only[side] = anchors(own - other, cfg.anchor_modulus)
+    return {"kind": "copy", "similarity": similarity, "shared": shared, "inserted": inserted, "only": only}
+
+
 def canonical_rank(article: dict) -> tuple:
     """Sort key of the canonical choice: earliest published, then longest text, then smallest doc_id."""
     published = article.get("published_at")
@@ -122,13 +226,54 @@ def outlet_name(article: dict) -> str:
     return article["source"]
 
 
-def resolve_clusters(edges: Iterable[tuple[str, str, float]], info: dict[str, dict]) -> dict[str, dict]:
-    """Union-find over verified edges ``(a, b, similarity)``; ``info[doc_id]`` has ``rank``
-    (see ``canonical_rank``) and ``outlet``. Returns, for every article in a cluster of two or
-    more, ``{"cluster_id", "canonical", "similarity", "copies", "outlets"}``; ``similarity`` is
-    the article's verified similarity to the canonical one when that pair was verified, else
-    its strongest edge.
+def resolve_clusters(
+    edges: Iterable[tuple], info: dict[str, dict], reuse: Iterable[tuple[str, str, list[int]]] = ()
+) -> dict[str, dict]:
+    """Clusters of copies, as ``{doc_id: {"cluster_id", "canonical", "similarity", "copies", "outlets"}}``
+    for every article in a cluster of two or more.
+
+    ``edges`` are verified copy pairs ``(a, b, similarity)`` or ``(a, b, similarity, inserted,
+    only)``: ``inserted`` maps a side ("a"/"b") to the anchors of a passage that side inserts
+    mid-story, ``only`` to the anchors of everything it has that the other lacks.
+    ``reuse`` lists partial overlaps ``(x, y, shared anchors)`` between different stories.
+
+    An article whose inserted passage is (mostly) shared with a third article through a reuse
+    relation took text from another story: it is a *composite*, a different article, and none
+    of its copy edges to texts lacking that passage stand (they stay as reuse). A passage
+    found nowhere else (a local addition), a dropped tail (truncation) or an appended
+    paragraph leaves the copy standing. ``info[doc_id]`` has ``rank`` (see ``canonical_rank``) and ``outlet``.
     """
+    reuse_anchors: dict[str, list[tuple[str, frozenset[int]]]] = {}
+    for x, y, shared_anchors in reuse:
+        anchor_set = frozenset(shared_anchors)
+        reuse_anchors.setdefault(x, []).append((y, anchor_set))
+        reuse_anchors.setdefault(y, []).append((x, anchor_set))
+
+    def is_composite(doc: str, partner: str, inserted: list[int]) -> bool:
+        passage = frozenset(inserted)
+        return any(
+            other != partner and len(passage & anchor_set) * 2 >= max(1, len(passage))
+            for other, anchor_set in reuse_anchors.get(doc, ())
+        )
+
+    edges = [(e[0], e[1], e[2], e[3] if len(e) > 3 else {}, e[4] if len(e) > 4 else {}) for e in edges]
+    foreign: dict[str, list[frozenset[int]]] = {}
+    for a, b, _score, inserted, _only in edges:
+        for doc, partner, side in ((a, b, "a"), (b, a, "b")):
+            if side in inserted and is_composite(doc, partner, inserted[side]):
+                foreign.setdefault(doc, []).append(frozenset(inserted[side]))
+
+    def lacks_foreign(doc: str, only_doc: list[int]) -> bool:
+        """The partner lacks one of ``doc``'s foreign passages (they are in ``doc`` only)."""
+        own_only = frozenset(only_doc)
+        return any(len(passage & own_only) * 2 >= max(1, len(passage)) for passage in foreign.get(doc, ()))
+
+    kept: list[tuple[str, str, float]] = []
+    for a, b, score, _inserted, only in edges:
+        if lacks_foreign(a, only.get("a", [])) or lacks_foreign(b, only.get("b", [])):
+            continue
+        kept.append((a, b, score))
+
     parent: dict[str, str] = {}
 
     def find(node: str) -> str:
@@ -142,7 +287,7 @@ def resolve_clusters(edges: Iterable[tuple[str, str, float]], info: dict[str, di
 
     scores: dict[tuple[str, str], float] = {}
     strongest: dict[str, float] = {}
-    for a, b, score in edges:
+    for a, b, score in kept:
         key = (a, b) if a < b else (b, a)
         scores[key] = max(score, scores.get(key, 0.0))
         strongest[a] = max(score, strongest.get(a, 0.0))
@@ -214,18 +359,20 @@ class _SketchFn(beam.DoFn):
         self._clock = StageClock("dedup")
 
     def process(self, article: dict):
+        cfg = self._cfg
         with self._clock.timing():
-            shingle_list = shingles(article["text"], self._cfg.shingle_words)
-            signature = minhash_signature(shingle_list, self._cfg.num_perm, self._cfg.seed)
+            shingle_list = shingles(article["text"], cfg.shingle_words)
+            signature = minhash_signature(shingle_list, cfg.num_perm, cfg.seed)
+            sequence = [shingle_hash(s) for s in shingle_list]
             doc_id = article["doc_id"]
-            sketch = {
-                "hashes": shingle_hashes(shingle_list),
-                "rank": canonical_rank(article),
-                "outlet": outlet_name(article),
-            }
+            sketch = {"seq": sequence, "rank": canonical_rank(article), "outlet": outlet_name(article)}
+            bands = band_keys(signature, cfg.bands)
+            anchor_list = anchors(sequence, cfg.anchor_modulus)
         yield beam.pvalue.TaggedOutput("sketches", (doc_id, sketch))
-        for key in band_keys(signature, self._cfg.bands):
+        for key in bands:
             yield (key, doc_id)
+        for anchor in anchor_list:
+            yield beam.pvalue.TaggedOutput("anchors", (anchor, doc_id))
 
 
 def _attach_sketch(keyed: tuple[str, dict], side: str) -> Iterator[tuple]:
@@ -238,24 +385,82 @@ def _attach_sketch(keyed: tuple[str, dict], side: str) -> Iterator[tuple]:
         yield pair, {**known, side: sketch}
 
 
-def _verify(pair_with_sketches: tuple[tuple[str, str], dict], cfg: DedupConfig) -> Iterator[tuple]:
-    (a, b), sketches = pair_with_sketches
-    similarity = verified_similarity(sketches["a"]["hashes"], sketches["b"]["hashes"], cfg)
-    if similarity is not None:
-        info = {a: _slim(sketches["a"]), b: _slim(sketches["b"])}
-        yield (a, b, similarity, info)
+class _ClassifyFn(beam.DoFn):
+    """A candidate pair with both sketches -> a relation (copy or reuse), or nothing."""
+
+    def __init__(self, cfg: DedupConfig):
+        self._cfg = cfg
+        self._clock = StageClock("dedup")
+
+    def process(self, pair_with_sketches: tuple[tuple[str, str], dict]):
+        (a, b), sketches = pair_with_sketches
+        with self._clock.timing():
+            relation = classify_pair(sketches["a"], sketches["b"], self._cfg)
+        if relation is None:
+            return
+        ends = {a: _slim(sketches["a"]), b: _slim(sketches["b"])}
+        yield {"a": a, "b": b, **relation, "ends": ends}
 
 
 def _slim(sketch: dict) -> dict:
-    return {"rank": sketch["rank"], "outlet": sketch["outlet"]}
+    return {"rank": sketch["rank"], "outlet": sketch["outlet"], "size": len(sketch["seq"])}
 
 
-def _resolve(edges: list[tuple]) -> Iterator[tuple[str, dict]]:
+def _anchor_pairs(keyed: tuple[int, Iterable[str]], limit: int) -> Iterator[tuple[str, str]]:
+    _anchor, doc_ids = keyed
+    doc_ids = list(doc_ids)
+    if len(doc_ids) <= limit:
+        yield from candidate_pairs(doc_ids)
+
+
+def _compact(relation: dict, cfg: DedupConfig) -> tuple:
+    """What the global clustering step needs of a relation: no full shingle sets."""
+    if relation["kind"] == "copy":
+        return (
+            "copy",
+            relation["a"],
+            relation["b"],
+            relation["similarity"],
+            relation["inserted"],
+            relation["only"],
+            relation["ends"],
+        )
+    shared_anchors = anchors(relation["shared"], cfg.anchor_modulus)
+    return ("reuse", relation["a"], relation["b"], shared_anchors, relation["ends"])
+
+
+def _resolve(relations: list[tuple]) -> Iterator[tuple[str, dict]]:
     info: dict[str, dict] = {}
-    for _a, _b, _score, ends in edges:
-        info.update(ends)
-    plain = sorted((a, b, score) for a, b, score, _ends in edges)
-    yield from resolve_clusters(plain, info).items()
+    copies, reuse = [], []
+    for relation in sorted(relations, key=lambda r: (r[1], r[2])):
+        info.update(relation[-1])
+        if relation[0] == "copy":
+            copies.append(relation[1:6])
+        else:
+            reuse.append(relation[1:4])
+    yield from resolve_clusters(copies, info, reuse).items()
+
+
+def reuse_direction(relation: dict, assignments: dict) -> tuple[str, str, float] | None:
+    """(taker, source, share) for two articles of different clusters, taker = the later one.
+
+    Both ends are named by their cluster's canonical article (copies are in ``duplicates``);
+    None when they are copies of one story, or when the taker is not itself canonical.
+    """
+    a, b, ends = relation["a"], relation["b"], relation["ends"]
+
+    def cluster(doc: str) -> str:
+        return assignments[doc]["cluster_id"] if doc in assignments else doc
+
+    if cluster(a) == cluster(b):
+        return None
+    # Earlier publication is the source; unknown dates and ties fall back to the doc_id.
+    order = sorted((a, b), key=lambda d: (ends[d]["rank"][0], d))
+    taker, source = order[1], order[0]
+    if cluster(taker) != taker:
+        return None
+    share = len(relation["shared"]) / max(1, ends[taker]["size"])
+    return taker, cluster(source), share
 
 
 class _ApplyClustersFn(beam.DoFn):
@@ -283,8 +488,38 @@ class _ApplyClustersFn(beam.DoFn):
             )
 
 
+def _attach_reuse(keyed: tuple[str, dict], size: int) -> Iterator:
+    """A canonical article and the passages it took from other stories -> the article with
+    ``wire_share`` (main) and its ``reuse`` rows (tagged)."""
+    _doc_id, grouped = keyed
+    if not grouped["article"]:
+        return
+    article = grouped["article"][0]
+    by_source: dict[str, tuple[float, frozenset[int]]] = {}
+    for source, share, shared in grouped["reuse"]:
+        if share > by_source.get(source, (-1.0, frozenset()))[0]:
+            by_source[source] = (share, shared)
+    wire_share = 0.0
+    for source in sorted(by_source):
+        share, shared = by_source[source]
+        wire_share = max(wire_share, share)
+        spans = passage_spans(article["text"], shared, size)
+        yield beam.pvalue.TaggedOutput(
+            "reuse",
+            {
+                "doc_id": article["doc_id"],
+                "source_doc_id": source,
+                "share": round(share, 6),
+                "shared_shingles": len(shared),
+                "passages": [{"start": start, "end": end} for start, end in spans],
+                "date": article["date"],
+            },
+        )
+    yield {**article, "wire_share": round(wire_share, 6)}
+
+
 class ClusterNearDuplicates(beam.PTransform):
-    """articles -> (canonical articles with cluster_id/copies/outlets, duplicates rows)."""
+    """articles -> (canonical articles with cluster_id/copies/outlets/wire_share, duplicates rows, reuse rows)."""
 
     def __init__(self, cfg: DedupConfig):
         super().__init__()
@@ -298,30 +533,61 @@ class ClusterNearDuplicates(beam.PTransform):
             | "GroupByDocId" >> beam.GroupByKey()
             | "DisambiguateDocIds" >> beam.FlatMapTuple(_disambiguate)
         )
-        sketched = unique | "Sketch" >> beam.ParDo(_SketchFn(cfg)).with_outputs("sketches", main="bands")
+        sketched = unique | "Sketch" >> beam.ParDo(_SketchFn(cfg)).with_outputs("sketches", "anchors", main="bands")
         sketches = sketched.sketches
-        pairs = (
+        lsh_pairs = (
             sketched.bands
             | "GroupByBand" >> beam.GroupByKey()
-            | "CandidatePairs" >> beam.FlatMapTuple(lambda _key, ids: candidate_pairs(ids))
-            | "DistinctPairs" >> beam.Distinct()
+            | "BandPairs" >> beam.FlatMapTuple(lambda _key, ids: candidate_pairs(ids))
         )
+        # Passages shared between different stories rarely make an LSH band agree; shared
+        # anchors find them. Anchors in very many articles are boilerplate and skipped.
+        anchor_pairs = (
+            sketched.anchors
+            | "GroupByAnchor" >> beam.GroupByKey()
+            | "AnchorPairs" >> beam.FlatMap(_anchor_pairs, cfg.anchor_max_docs)
+            | "CountSharedAnchors" >> beam.combiners.Count.PerElement()
+            | "EnoughShared" >> beam.Filter(lambda item, least: item[1] >= least, cfg.min_shared_anchors)
+            | "PairOnly" >> beam.Map(lambda item: item[0])
+        )
+        pairs = (lsh_pairs, anchor_pairs) | "AllCandidates" >> beam.Flatten() | "DistinctPairs" >> beam.Distinct()
         # Both ends' sketches reach each candidate pair through two keyed joins: each sketch
-        # travels once per pair it is in, not once per LSH band.
+        # travels once per pair it is in, not once per band or anchor.
         with_a = (
             {"pair": pairs | "KeyByA" >> beam.Map(lambda p: (p[0], (p, {}))), "sketch": sketches}
             | "JoinA" >> beam.CoGroupByKey()
             | "AttachA" >> beam.FlatMap(_attach_sketch, "a")
         )
-        edges = (
+        relations = (
             {"pair": with_a | "KeyByB" >> beam.Map(lambda item: (item[0][1], item)), "sketch": sketches}
             | "JoinB" >> beam.CoGroupByKey()
             | "AttachB" >> beam.FlatMap(_attach_sketch, "b")
-            | "VerifyPairs" >> beam.FlatMap(_verify, cfg)
+            | "ClassifyPairs" >> beam.ParDo(_ClassifyFn(cfg))
         )
-        # Sized by the number of verified copy pairs, not by the number of articles.
-        assignments = edges | "AllEdges" >> beam.combiners.ToList() | "ResolveClusters" >> beam.FlatMap(_resolve)
-        result = unique | "ApplyClusters" >> beam.ParDo(
+        # One worker sees the relations (not the articles): sized by copies and reuse pairs.
+        assignments = (
+            relations
+            | "CompactRelations" >> beam.Map(_compact, cfg)
+            | "AllRelations" >> beam.combiners.ToList()
+            | "ResolveClusters" >> beam.FlatMap(_resolve)
+        )
+        applied = unique | "ApplyClusters" >> beam.ParDo(
             _ApplyClustersFn(), beam.pvalue.AsDict(assignments)
         ).with_outputs("duplicates", main="articles")
-        return result.articles, result.duplicates
+        reuse_by_taker = relations | "ReuseDirection" >> beam.FlatMap(
+            lambda rel, assigned: [
+                (found[0], (found[1], found[2], rel["shared"]))
+                for found in [reuse_direction(rel, assigned)]
+                if found is not None
+            ],
+            beam.pvalue.AsDict(assignments),
+        )
+        with_reuse = (
+            {
+                "article": applied.articles | "KeyArticles" >> beam.Map(lambda a: (a["doc_id"], a)),
+                "reuse": reuse_by_taker,
+            }
+            | "JoinReuse" >> beam.CoGroupByKey()
+            | "AttachReuse" >> beam.FlatMap(_attach_reuse, cfg.shingle_words).with_outputs("reuse", main="articles")
+        )
+        return with_reuse.articles, applied.duplicates, with_reuse.reuse

@@ -45,6 +45,7 @@ _SORT_KEYS = {
     "entities": ("doc_id", "start", "end", "label"),
     "numbers": ("doc_id", "start", "end"),
     "duplicates": ("doc_id",),
+    "reuse": ("doc_id", "source_doc_id"),
     "errors": ("source", "stage", "error_type"),
 }
 
@@ -156,7 +157,7 @@ def commit_run(output: str, run_id: str) -> dict[str, int]:
             removed_doc_ids.update(keys.column("doc_id").filter(mask).to_pylist())
             replaced[table] += _rewrite_without(path, mask)
     gone_ids = pa.array(sorted(new_doc_ids | removed_doc_ids), type=pa.string())
-    for table in ("entities", "numbers"):
+    for table in ("entities", "numbers", "reuse"):
         for path in earlier_files(table):
             mask = pc.fill_null(pc.is_in(_read_column(path, "doc_id"), value_set=gone_ids), False)
             replaced[table] += _rewrite_without(path, mask)
