@@ -13,14 +13,16 @@ from schemas.config import NewsbeamConfig
 from transforms.clean import CleanDocuments
 from transforms.dedup import ClusterNearDuplicates
 from transforms.read import ReadDocuments
-from transforms.write import WriteTable, complete_error_row
+from transforms.write import INDEX_TABLE, WriteTable, complete_error_row
 
 
 def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = True) -> dict[str, beam.PCollection]:
     """Add the newsbeam stages to ``p``; returns the tables (and, with ``write``, stages them as Parquet)."""
     documents, read_errors = p | "Read" >> ReadDocuments(list(run.inputs), cfg.read)
     articles, clean_errors = documents | "Clean" >> CleanDocuments(cfg.clean, run.run_id, run.ingested_at)
-    canonical, duplicates, reuse = articles | "Deduplicate" >> ClusterNearDuplicates(cfg.dedup)
+    canonical, duplicates, reuse, index_rows = articles | "Deduplicate" >> ClusterNearDuplicates(
+        cfg.dedup, list(run.index_files)
+    )
     error_parts = [read_errors, clean_errors]
     if cfg.enrich.enabled:
         from transforms.enrich import EnrichArticles
@@ -46,4 +48,5 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
     if write:
         for name, rows in tables.items():
             _ = rows | f"Write{name.capitalize()}" >> WriteTable(name, run.output, run.run_id, cfg.write)
+        _ = index_rows | "WriteSignatureIndex" >> WriteTable(INDEX_TABLE, run.output, run.run_id, cfg.write)
     return tables

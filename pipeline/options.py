@@ -14,6 +14,8 @@ class RunContext:
 
     inputs: tuple[str, ...]
     output: str
+    # Signature index files of earlier runs to deduplicate against (listed at launch).
+    index_files: tuple[str, ...] = ()
     run_id: str = field(default_factory=lambda: new_run_id())
     # One ingestion time per run, so that every row of a run agrees on it.
     ingested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
@@ -24,5 +26,5 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def make_run(inputs: list[str], output: str) -> RunContext:
-    return RunContext(inputs=tuple(inputs), output=os.path.abspath(output))
+def make_run(inputs: list[str], output: str, index_files: list[str] = ()) -> RunContext:
+    return RunContext(inputs=tuple(inputs), output=os.path.abspath(output), index_files=tuple(index_files))

@@ -6,6 +6,7 @@ This is the launcher half of the CLI, importable by tests and benchmarks:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 
@@ -18,7 +19,7 @@ from pipeline.options import RunContext, make_run
 from pipeline.summary import account, format_summary, library_versions, metric_counters, stage_seconds
 from schemas.config import NewsbeamConfig, load_config
 from schemas.tables import SCHEMA_VERSION, TABLES
-from transforms.write import commit_run, read_table, staging_root, write_manifest
+from transforms.write import commit_run, expire_index, index_files, read_table, staging_root, write_manifest
 
 LOCK_FILE = "_lock"
 
@@ -82,7 +83,10 @@ def run(
         if not os.path.lexists(path):
             raise UsageError(f"input path does not exist: {path}")
     cfg = load_checked_config(config_path, enrich)
-    run_ctx = run_ctx or make_run(paths, output)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    run_ctx = run_ctx or make_run(
+        paths, output, index_files(os.path.abspath(output), cfg.dedup.index_retention_days, today)
+    )
     options = PipelineOptions(beam_args or [])
     started = time.perf_counter()
     with _OutputLock(run_ctx.output, run_ctx.run_id):
@@ -93,6 +97,7 @@ def run(
         counters = metric_counters(result)
         staged = {table: read_table(staging_root(run_ctx.output, run_ctx.run_id), table) for table in TABLES}
         replaced = commit_run(run_ctx.output, run_ctx.run_id)
+        expired = expire_index(run_ctx.output, cfg.dedup.index_retention_days, today)
     wall = time.perf_counter() - started
     accounting = account(staged, counters)
     seconds = stage_seconds(counters)
@@ -110,6 +115,8 @@ def run(
         "stage_seconds": seconds,
         "wall_seconds": round(wall, 3),
         "replaced_rows": replaced,
+        "index_files_read": len(run_ctx.index_files),
+        "index_files_expired": expired,
     }
     manifest_path = write_manifest(run_ctx.output, run_ctx.run_id, manifest)
     text = format_summary(run_ctx.run_id, run_ctx.output, accounting, seconds, wall)

@@ -42,6 +42,9 @@ class DedupConfig(_Strict):
     anchor_max_docs: int = Field(200, ge=2, description="anchors in more articles than this are boilerplate")
     min_shared_anchors: int = Field(2, ge=1, description="anchors two articles must share to be compared")
     min_reuse_shingles: int = Field(15, ge=1, description="shared shingles that make a reuse row (~a long sentence)")
+    index_retention_days: int = Field(
+        14, ge=0, description="days an article stays in the signature index that later runs deduplicate against"
+    )
     insertion_min_shingles: int = Field(
         25, ge=1, description="a passage this long inserted mid-story makes a composite, if taken from another story"
     )

@@ -120,6 +120,23 @@ TABLES: dict[str, pa.Schema] = {
     "errors": ERRORS,
 }
 
+# Internal: the signature index of earlier runs' articles, for deduplicating across
+# scheduled runs (``<output>/_index/``). Not part of the query contract.
+INDEX = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("cluster_id", pa.string()),
+        ("source", pa.string()),
+        ("outlet", pa.string()),
+        ("published_ts", pa.float64()),
+        ("text_chars", pa.int64()),
+        ("anchors", pa.list_(pa.uint64())),
+        ("bands", pa.list_(pa.string())),
+        ("date", pa.string()),
+    ]
+)
+INTERNAL_TABLES: dict[str, pa.Schema] = {"_index": INDEX}
+
 QUALIFIERS = ("exact", "at_least", "more_than", "at_most", "less_than", "approx")
 NUMBER_KINDS = ("count", "money", "percent", "quantity", "date", "time", "ordinal")
 DATE_SOURCES = ("metadata", "sidecar", "json", "html", "ingestion")
@@ -130,7 +147,7 @@ EXCERPT_CHARS = 200
 
 def file_schema(table: str) -> pa.Schema:
     """The schema of one Parquet file of ``table``: the partition column is in the path."""
-    schema = TABLES[table]
+    schema = TABLES[table] if table in TABLES else INTERNAL_TABLES[table]
     schema = schema.remove(schema.get_field_index(PARTITION_COLUMN))
     return schema.with_metadata({SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode()})
 

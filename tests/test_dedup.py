@@ -104,7 +104,7 @@ def corpus(seed_texts):
 def test_transform_keeps_one_canonical_per_story_and_points_copies_at_it(corpus):
     originals, copies = corpus
     pipeline = TestPipeline()
-    articles, duplicates, _reuse = pipeline | beam.Create(originals + copies) | ClusterNearDuplicates(CFG)
+    articles, duplicates, _reuse, _index = pipeline | beam.Create(originals + copies) | ClusterNearDuplicates(CFG)
     expected_articles = [(a["doc_id"], a["source"]) for a in originals]
     assert_that(
         articles | "ArticleIds" >> beam.Map(lambda a: (a["doc_id"], a["source"])),
@@ -172,7 +172,9 @@ def test_composite_of_two_stories_is_reuse_not_a_copy_but_an_appended_paragraph_
     local_copy = make_article("\n".join(story_x + [local]), "local.txt", published=day + dt.timedelta(hours=2))
 
     pipeline = TestPipeline()
-    articles, duplicates, reuse = pipeline | beam.Create([x, y, composite, local_copy]) | ClusterNearDuplicates(CFG)
+    articles, duplicates, reuse, _index = (
+        pipeline | beam.Create([x, y, composite, local_copy]) | ClusterNearDuplicates(CFG)
+    )
     assert_that(
         articles | "Sources" >> beam.Map(lambda a: (a["source"], a["copies"])),
         equal_to([("x.txt", 2), ("y.txt", 1), ("roundup.txt", 1)]),

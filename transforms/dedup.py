@@ -149,12 +149,16 @@ def pair_similarity(a: frozenset[int], b: frozenset[int]) -> tuple[float, float]
     return shared / len(a | b), shared / min(len(a), len(b))
 
 
-def verified_similarity(a: frozenset[int], b: frozenset[int], cfg: DedupConfig) -> float | None:
-    """The similarity that justifies merging ``a`` and ``b``, or None when they are different stories."""
+def verified_similarity(a: frozenset[int], b: frozenset[int], cfg: DedupConfig, scale: int = 1) -> float | None:
+    """The similarity that justifies merging ``a`` and ``b``, or None when they are different stories.
+
+    ``scale`` > 1 when the sets are anchor samples (1 in ``scale`` shingles), as for articles
+    of earlier runs kept in the signature index.
+    """
     jaccard, containment = pair_similarity(a, b)
     if jaccard >= cfg.similarity_threshold:
         return jaccard
-    if min(len(a), len(b)) >= MIN_SHINGLES_FOR_CONTAINMENT and containment >= cfg.containment_threshold:
+    if min(len(a), len(b)) * scale >= MIN_SHINGLES_FOR_CONTAINMENT and containment >= cfg.containment_threshold:
         return containment
     return None
 
@@ -163,6 +167,11 @@ def anchors(hashes: Iterable[int], modulus: int) -> list[int]:
     """Content-defined sample of a document's shingles (the same shingles are sampled in every
     document), used to find documents that share passages without comparing all pairs."""
     return sorted(h for h in hashes if h % modulus == 0)
+
+
+def anchor_sequence(sequence: list[int], modulus: int) -> list[int]:
+    """The anchors of a shingle sequence, in text order."""
+    return [h for h in sequence if h % modulus == 0]
 
 
 def interior_insertion(sequence: list[int], other: frozenset[int]) -> list[int]:
@@ -190,21 +199,35 @@ def classify_pair(a: dict, b: dict, cfg: DedupConfig) -> dict | None:
     "shared": shared hash set, "inserted": {side: anchors of a passage it inserts mid-story},
     "only": {side: anchors of all it has that the other lacks}}`` (sides "a" and "b").
     """
-    set_a, set_b = frozenset(a["seq"]), frozenset(b["seq"])
+    seq_a, seq_b, scale = a["seq"], b["seq"], 1
+    if a.get("sampled") or b.get("sampled"):
+        # An article of an earlier run is indexed by its anchors only; anchors sample every
+        # text the same way, so compare anchor to anchor and scale the length thresholds.
+        scale = cfg.anchor_modulus
+        seq_a, seq_b = anchor_sequence(seq_a, scale), anchor_sequence(seq_b, scale)
+    set_a, set_b = frozenset(seq_a), frozenset(seq_b)
     shared = set_a & set_b
-    if len(shared) < cfg.min_reuse_shingles and verified_similarity(set_a, set_b, cfg) is None:
+    similarity = verified_similarity(set_a, set_b, cfg, scale)
+    if len(shared) * scale < cfg.min_reuse_shingles and similarity is None:
         return None
-    similarity = verified_similarity(set_a, set_b, cfg)
+    shares = {"a": len(shared) / max(1, len(set_a)), "b": len(shared) / max(1, len(set_b))}
     if similarity is None:
         jaccard, _ = pair_similarity(set_a, set_b)
-        return {"kind": "reuse", "similarity": jaccard, "shared": shared, "inserted": {}, "only": {}}
+        return {"kind": "reuse", "similarity": jaccard, "shared": shared, "shares": shares, "inserted": {}, "only": {}}
     inserted, only = {}, {}
-    for side, sequence, own, other in (("a", a["seq"], set_a, set_b), ("b", b["seq"], set_b, set_a)):
+    for side, sequence, own, other in (("a", seq_a, set_a, set_b), ("b", seq_b, set_b, set_a)):
         run = interior_insertion(sequence, other)
-        if len(run) >= cfg.insertion_min_shingles:
+        if len(run) * scale >= cfg.insertion_min_shingles:
             inserted[side] = anchors(run, cfg.anchor_modulus)
         only[side] = anchors(own - other, cfg.anchor_modulus)
-    return {"kind": "copy", "similarity": similarity, "shared": shared, "inserted": inserted, "only": only}
+    return {
+        "kind": "copy",
+        "similarity": similarity,
+        "shared": shared,
+        "shares": shares,
+        "inserted": inserted,
+        "only": only,
+    }
 
 
 def canonical_rank(article: dict) -> tuple:
@@ -303,7 +326,13 @@ def resolve_clusters(
 
     assignments: dict[str, dict] = {}
     for members in groups.values():
-        canonical = min(members, key=lambda m: info[m]["rank"])
+        indexed = [m for m in members if info[m].get("indexed")]
+        if indexed:
+            # A story published by an earlier run keeps its canonical article: new copies
+            # point at it and it is not rewritten, even if a new copy is older.
+            canonical = info[min(indexed, key=lambda m: info[m]["rank"])]["cluster_id"]
+        else:
+            canonical = min(members, key=lambda m: info[m]["rank"])
         outlets = sorted({info[m]["outlet"] for m in members})
         for member in members:
             pair = (member, canonical) if member < canonical else (canonical, member)
@@ -368,11 +397,60 @@ class _SketchFn(beam.DoFn):
             sketch = {"seq": sequence, "rank": canonical_rank(article), "outlet": outlet_name(article)}
             bands = band_keys(signature, cfg.bands)
             anchor_list = anchors(sequence, cfg.anchor_modulus)
+            entry = index_entry(article, sketch, bands, cfg.anchor_modulus)
         yield beam.pvalue.TaggedOutput("sketches", (doc_id, sketch))
+        yield beam.pvalue.TaggedOutput("index", entry)
         for key in bands:
             yield (key, doc_id)
         for anchor in anchor_list:
             yield beam.pvalue.TaggedOutput("anchors", (anchor, doc_id))
+
+
+def index_entry(article: dict, sketch: dict, bands: list[str], modulus: int) -> dict:
+    """What later runs need to recognise a copy of this article: anchors and LSH bands, not text."""
+    timestamp = sketch["rank"][0]
+    return {
+        "doc_id": article["doc_id"],
+        "cluster_id": article["doc_id"],
+        "source": article["source"],
+        "outlet": sketch["outlet"],
+        "published_ts": None if timestamp == float("inf") else timestamp,
+        "text_chars": -sketch["rank"][1],
+        "anchors": anchor_sequence(sketch["seq"], modulus),
+        "bands": bands,
+        "date": article["ingested_at"].strftime("%Y-%m-%d"),
+    }
+
+
+def indexed_sketch(entry: dict) -> dict:
+    """An index row as a sketch: sampled (anchors only), with the cluster it was published in."""
+    timestamp = entry["published_ts"] if entry["published_ts"] is not None else float("inf")
+    return {
+        "seq": list(entry["anchors"]),
+        "rank": (timestamp, -int(entry["text_chars"]), entry["doc_id"]),
+        "outlet": entry["outlet"],
+        "sampled": True,
+        "cluster_id": entry["cluster_id"],
+    }
+
+
+def read_index_file(path: str) -> Iterator[dict]:
+    import pyarrow.parquet as pq
+
+    yield from pq.read_table(path).to_pylist()
+
+
+def _indexed_outputs(entry: dict, new_ids: dict, new_sources: dict) -> Iterator:
+    """Earlier runs' articles join candidate generation like new ones, unless this run
+    brings the same document (a rerun replaces it)."""
+    if entry["doc_id"] in new_ids or entry["source"] in new_sources:
+        return
+    doc_id = entry["doc_id"]
+    yield beam.pvalue.TaggedOutput("sketches", (doc_id, indexed_sketch(entry)))
+    for key in entry["bands"]:
+        yield (key, doc_id)
+    for anchor in entry["anchors"]:
+        yield beam.pvalue.TaggedOutput("anchors", (anchor, doc_id))
 
 
 def _attach_sketch(keyed: tuple[str, dict], side: str) -> Iterator[tuple]:
@@ -383,6 +461,16 @@ def _attach_sketch(keyed: tuple[str, dict], side: str) -> Iterator[tuple]:
     sketch = grouped["sketch"][0]
     for pair, known in grouped["pair"]:
         yield pair, {**known, side: sketch}
+
+
+def _with_cluster(entry: dict, assignments: dict) -> dict:
+    assignment = assignments.get(entry["doc_id"])
+    return {**entry, "cluster_id": assignment["cluster_id"]} if assignment else entry
+
+
+class _IndexedFn(beam.DoFn):
+    def process(self, entry: dict, new_ids: dict, new_sources: dict):
+        yield from _indexed_outputs(entry, new_ids, new_sources)
 
 
 class _ClassifyFn(beam.DoFn):
@@ -403,7 +491,10 @@ class _ClassifyFn(beam.DoFn):
 
 
 def _slim(sketch: dict) -> dict:
-    return {"rank": sketch["rank"], "outlet": sketch["outlet"], "size": len(sketch["seq"])}
+    slim = {"rank": sketch["rank"], "outlet": sketch["outlet"]}
+    if sketch.get("sampled"):
+        slim.update(indexed=True, cluster_id=sketch["cluster_id"])
+    return slim
 
 
 def _anchor_pairs(keyed: tuple[int, Iterable[str]], limit: int) -> Iterator[tuple[str, str]]:
@@ -457,9 +548,9 @@ def reuse_direction(relation: dict, assignments: dict) -> tuple[str, str, float]
     # Earlier publication is the source; unknown dates and ties fall back to the doc_id.
     order = sorted((a, b), key=lambda d: (ends[d]["rank"][0], d))
     taker, source = order[1], order[0]
-    if cluster(taker) != taker:
+    if cluster(taker) != taker or ends[taker].get("indexed"):
         return None
-    share = len(relation["shared"]) / max(1, ends[taker]["size"])
+    share = relation["shares"]["a" if taker == a else "b"]
     return taker, cluster(source), share
 
 
@@ -519,11 +610,17 @@ def _attach_reuse(keyed: tuple[str, dict], size: int) -> Iterator:
 
 
 class ClusterNearDuplicates(beam.PTransform):
-    """articles -> (canonical articles with cluster_id/copies/outlets/wire_share, duplicates rows, reuse rows)."""
+    """articles -> (canonical articles with cluster_id/copies/outlets/wire_share, duplicates rows,
+    reuse rows, signature index rows for later runs).
 
-    def __init__(self, cfg: DedupConfig):
+    ``index_files`` are Parquet files of the signature index written by earlier runs: their
+    articles are matched against, never rewritten.
+    """
+
+    def __init__(self, cfg: DedupConfig, index_files: list[str] = ()):
         super().__init__()
         self._cfg = cfg
+        self._index_files = sorted(index_files)
 
     def expand(self, articles):
         cfg = self._cfg
@@ -533,17 +630,32 @@ class ClusterNearDuplicates(beam.PTransform):
             | "GroupByDocId" >> beam.GroupByKey()
             | "DisambiguateDocIds" >> beam.FlatMapTuple(_disambiguate)
         )
-        sketched = unique | "Sketch" >> beam.ParDo(_SketchFn(cfg)).with_outputs("sketches", "anchors", main="bands")
-        sketches = sketched.sketches
+        sketched = unique | "Sketch" >> beam.ParDo(_SketchFn(cfg)).with_outputs(
+            "sketches", "anchors", "index", main="bands"
+        )
+        new_ids = unique | "NewIds" >> beam.Map(lambda a: (a["doc_id"], True))
+        new_sources = unique | "NewSources" >> beam.Map(lambda a: (a["source"], True))
+        indexed = (
+            articles.pipeline
+            | "IndexFiles" >> beam.Create(self._index_files)
+            | "ReadIndex" >> beam.FlatMap(read_index_file)
+            | "IndexedSketches"
+            >> beam.ParDo(_IndexedFn(), beam.pvalue.AsDict(new_ids), beam.pvalue.AsDict(new_sources)).with_outputs(
+                "sketches", "anchors", main="bands"
+            )
+        )
+        sketches = (sketched.sketches, indexed.sketches) | "AllSketches" >> beam.Flatten()
+        bands = (sketched.bands, indexed.bands) | "AllBands" >> beam.Flatten()
+        anchor_keys = (sketched.anchors, indexed.anchors) | "AllAnchors" >> beam.Flatten()
         lsh_pairs = (
-            sketched.bands
+            bands
             | "GroupByBand" >> beam.GroupByKey()
             | "BandPairs" >> beam.FlatMapTuple(lambda _key, ids: candidate_pairs(ids))
         )
         # Passages shared between different stories rarely make an LSH band agree; shared
         # anchors find them. Anchors in very many articles are boilerplate and skipped.
         anchor_pairs = (
-            sketched.anchors
+            anchor_keys
             | "GroupByAnchor" >> beam.GroupByKey()
             | "AnchorPairs" >> beam.FlatMap(_anchor_pairs, cfg.anchor_max_docs)
             | "CountSharedAnchors" >> beam.combiners.Count.PerElement()
@@ -590,4 +702,5 @@ class ClusterNearDuplicates(beam.PTransform):
             | "JoinReuse" >> beam.CoGroupByKey()
             | "AttachReuse" >> beam.FlatMap(_attach_reuse, cfg.shingle_words).with_outputs("reuse", main="articles")
         )
-        return with_reuse.articles, applied.duplicates, with_reuse.reuse
+        index_rows = sketched.index | "IndexClusters" >> beam.Map(_with_cluster, beam.pvalue.AsDict(assignments))
+        return with_reuse.articles, applied.duplicates, with_reuse.reuse, index_rows

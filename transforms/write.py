@@ -32,11 +32,14 @@ import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from schemas.config import WriteConfig
-from schemas.tables import PARTITION_COLUMN, TABLES, file_schema
+from schemas.tables import INTERNAL_TABLES, PARTITION_COLUMN, TABLES, file_schema
 from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
 STAGING_DIR = "_staging"
+INDEX_TABLE = "_index"
+# Everything a run writes: the query tables and the signature index.
+WRITTEN_TABLES = (*TABLES, *INTERNAL_TABLES)
 RUNS_DIR = "_runs"
 
 # Sort order inside a file: stable bytes for the same rows, and readers get doc_id locality.
@@ -46,6 +49,7 @@ _SORT_KEYS = {
     "numbers": ("doc_id", "start", "end"),
     "duplicates": ("doc_id",),
     "reuse": ("doc_id", "source_doc_id"),
+    "_index": ("doc_id",),
     "errors": ("source", "stage", "error_type"),
 }
 
@@ -117,7 +121,7 @@ def commit_run(output: str, run_id: str) -> dict[str, int]:
     Returns the number of earlier rows replaced per table.
     """
     staged_root = staging_root(output, run_id)
-    staged = {table: table_files(staged_root, table) for table in TABLES}
+    staged = {table: table_files(staged_root, table) for table in WRITTEN_TABLES}
 
     def staged_values(table: str, column: str) -> set[str]:
         values: set[str] = set()
@@ -143,18 +147,19 @@ def commit_run(output: str, run_id: str) -> dict[str, int]:
     def earlier_files(table: str) -> list[str]:
         return [p for p in table_files(output, table) if not os.path.basename(p).startswith(own_prefix)]
 
-    replaced = {table: 0 for table in TABLES}
+    replaced = {table: 0 for table in WRITTEN_TABLES}
     new_ids = pa.array(sorted(new_doc_ids), type=pa.string())
     new_srcs = pa.array(sorted(new_sources), type=pa.string())
     removed_doc_ids: set[str] = set()
-    for table in ("articles", "duplicates"):
+    for table in ("articles", "duplicates", INDEX_TABLE):
         for path in earlier_files(table):
             keys = pq.read_table(path, columns=["doc_id", "source"])
             mask = pc.or_(
                 pc.is_in(keys.column("doc_id"), value_set=new_ids), pc.is_in(keys.column("source"), value_set=new_srcs)
             ).combine_chunks()
             mask = pc.fill_null(mask, False)
-            removed_doc_ids.update(keys.column("doc_id").filter(mask).to_pylist())
+            if table != INDEX_TABLE:
+                removed_doc_ids.update(keys.column("doc_id").filter(mask).to_pylist())
             replaced[table] += _rewrite_without(path, mask)
     gone_ids = pa.array(sorted(new_doc_ids | removed_doc_ids), type=pa.string())
     for table in ("entities", "numbers", "reuse"):
@@ -172,6 +177,30 @@ def commit_run(output: str, run_id: str) -> dict[str, int]:
     return replaced
 
 
+def index_files(output: str, retention_days: int, today: dt.date) -> list[str]:
+    """Signature index files of earlier runs still inside the retention window."""
+    oldest = (today - dt.timedelta(days=retention_days)).isoformat()
+    return [p for p in table_files(output, INDEX_TABLE) if _partition_date(p) >= oldest]
+
+
+def expire_index(output: str, retention_days: int, today: dt.date) -> int:
+    """Delete index partitions older than the retention window; returns files removed."""
+    oldest = (today - dt.timedelta(days=retention_days)).isoformat()
+    removed = 0
+    for path in table_files(output, INDEX_TABLE):
+        if _partition_date(path) < oldest:
+            os.remove(path)
+            removed += 1
+    for folder in glob.glob(os.path.join(output, INDEX_TABLE, f"{PARTITION_COLUMN}=*")):
+        if not os.listdir(folder):
+            os.rmdir(folder)
+    return removed
+
+
+def _partition_date(path: str) -> str:
+    return os.path.basename(os.path.dirname(path)).split("=", 1)[1]
+
+
 def write_manifest(output: str, run_id: str, manifest: dict) -> str:
     path = os.path.join(output, RUNS_DIR, f"{run_id}.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -186,7 +215,7 @@ def read_table(output: str, table: str) -> pa.Table:
     """All rows of one output table (staged or published root), with the partition column."""
     paths = table_files(output, table)
     if not paths:
-        return TABLES[table].empty_table()
+        return (TABLES[table] if table in TABLES else INTERNAL_TABLES[table]).empty_table()
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(paths, format="parquet", partitioning="hive", partition_base_dir=os.path.join(output, table))
