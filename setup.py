@@ -19,6 +19,10 @@ setup(
         # Pinned: MinHash values (and so cluster membership) must not drift between installs.
         "rensa==0.5.0",
         "feedparser>=6.0.11",
+        "listparser>=0.20",
+        "requests>=2.31",
+        # transforms/http.py checks the connected peer address through urllib3 2.x internals.
+        "urllib3>=2,<3",
         "trafilatura>=2.0,<3",
         # trafilatura needs lxml's HTML cleaner, split out of lxml 5.2+.
         "lxml_html_clean>=0.4",

@@ -47,7 +47,13 @@ def pairwise_scores(truth: list[str], predicted: list[str]) -> dict[str, float]:
     precision = hits / len(pred_pairs) if pred_pairs else 1.0
     recall = hits / len(true_pairs) if true_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "true_pairs": len(true_pairs), "pred_pairs": len(pred_pairs)}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "true_pairs": len(true_pairs),
+        "pred_pairs": len(pred_pairs),
+    }
 
 
 def load_labels(data: Path) -> dict[str, str]:
@@ -139,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<34} {s['ari']:>7.4f} {s['precision']:>10.4f} {s['recall']:>8.4f} {s['f1']:>7.4f}")
     print(f"accounting: {accounting}")
     args.result.parent.mkdir(parents=True, exist_ok=True)
-    args.result.write_text(json.dumps({"data": str(args.data), "newsbeam": ours, "baseline": base, "accounting": accounting}, indent=2))
+    args.result.write_text(
+        json.dumps({"data": str(args.data), "newsbeam": ours, "baseline": base, "accounting": accounting}, indent=2)
+    )
     return 0
 
 

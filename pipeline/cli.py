@@ -24,7 +24,21 @@ def _parser() -> argparse.ArgumentParser:
         description="Read PATHs (files or folders of .txt/.html/.json/.jsonl), clean, deduplicate, enrich, "
         "and write Hive-partitioned Parquet tables. Unknown options are passed to Beam.",
     )
-    run.add_argument("paths", nargs="+", metavar="PATH", help="input files or folders (recursive)")
+    run.add_argument("paths", nargs="*", metavar="PATH", help="input files or folders (recursive)")
+    run.add_argument(
+        "--feeds",
+        nargs="+",
+        default=[],
+        metavar="URL_OR_FILE",
+        help="RSS/Atom/JSON Feed URLs, local feed files or OPML subscription lists",
+    )
+    run.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="let this host through the private/loopback address refusal (repeatable; for intranets and tests)",
+    )
     run.add_argument("--output", default="./out", help="output folder (default: ./out)")
     run.add_argument("--config", default=None, help="YAML profile (default: built-in defaults = configs/local.yaml)")
     run.add_argument("--no-enrich", action="store_true", help="skip entities and numbers (much faster)")
@@ -48,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                 config_path=args.config,
                 beam_args=beam_args,
                 enrich=not args.no_enrich,
+                feeds=args.feeds,
+                allow_hosts=args.allow_host,
             )
         except run_module.UsageError as exc:
             if args.debug:

@@ -6,6 +6,8 @@ PCollections, so tests can assert on them and the CLI can run them on any runner
 
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 
 from pipeline.options import RunContext
@@ -15,15 +17,35 @@ from transforms.dedup import ClusterNearDuplicates
 from transforms.read import ReadDocuments
 from transforms.write import INDEX_TABLE, WriteTable, complete_error_row
 
+STATE_DIR = "_state"
+
+
+def state_dir(output: str) -> str:
+    """Where feed validators (ETag/Last-Modified) live between scheduled runs."""
+    return os.path.join(output, STATE_DIR)
+
 
 def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = True) -> dict[str, beam.PCollection]:
     """Add the newsbeam stages to ``p``; returns the tables (and, with ``write``, stages them as Parquet)."""
-    documents, read_errors = p | "Read" >> ReadDocuments(list(run.inputs), cfg.read)
+    document_parts, error_parts = [], []
+    if run.inputs:
+        documents, read_errors = p | "Read" >> ReadDocuments(list(run.inputs), cfg.read)
+        document_parts.append(documents)
+        error_parts.append(read_errors)
+    if run.feeds or cfg.feeds.sources:
+        from transforms.feeds import ReadFeeds
+
+        entries, feed_errors = p | "ReadFeeds" >> ReadFeeds(
+            list(run.feeds), cfg.feeds, run.allow_hosts, state_dir=state_dir(run.output), run_id=run.run_id
+        )
+        document_parts.append(entries)
+        error_parts.append(feed_errors)
+    documents = document_parts | "AllDocuments" >> beam.Flatten(pipeline=p)
     articles, clean_errors = documents | "Clean" >> CleanDocuments(cfg.clean, run.run_id, run.ingested_at)
     canonical, duplicates, reuse, index_rows = articles | "Deduplicate" >> ClusterNearDuplicates(
         cfg.dedup, list(run.index_files)
     )
-    error_parts = [read_errors, clean_errors]
+    error_parts.append(clean_errors)
     if cfg.enrich.enabled:
         from transforms.enrich import EnrichArticles
 

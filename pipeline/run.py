@@ -14,7 +14,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from pydantic import ValidationError
 
-from pipeline.graph import build
+from pipeline.graph import build, state_dir
 from pipeline.options import RunContext, make_run
 from pipeline.summary import account, format_summary, library_versions, metric_counters, stage_seconds
 from schemas.config import NewsbeamConfig, load_config
@@ -78,14 +78,22 @@ def run(
     beam_args: list[str] | None = None,
     enrich: bool = True,
     run_ctx: RunContext | None = None,
+    feeds: list[str] = (),
+    allow_hosts: list[str] = (),
 ) -> dict:
     for path in paths:
         if not os.path.lexists(path):
             raise UsageError(f"input path does not exist: {path}")
     cfg = load_checked_config(config_path, enrich)
+    if not paths and not feeds and not cfg.feeds.sources:
+        raise UsageError("nothing to read: give input paths, --feeds, or feeds.sources in the config")
     today = dt.datetime.now(dt.timezone.utc).date()
     run_ctx = run_ctx or make_run(
-        paths, output, index_files(os.path.abspath(output), cfg.dedup.index_retention_days, today)
+        paths,
+        output,
+        index_files(os.path.abspath(output), cfg.dedup.index_retention_days, today),
+        feeds,
+        allow_hosts,
     )
     options = PipelineOptions(beam_args or [])
     started = time.perf_counter()
@@ -97,6 +105,10 @@ def run(
         counters = metric_counters(result)
         staged = {table: read_table(staging_root(run_ctx.output, run_ctx.run_id), table) for table in TABLES}
         replaced = commit_run(run_ctx.output, run_ctx.run_id)
+        if run_ctx.feeds or cfg.feeds.sources:
+            from transforms.http import commit_validator_state
+
+            commit_validator_state(state_dir(run_ctx.output), run_ctx.run_id)
         expired = expire_index(run_ctx.output, cfg.dedup.index_retention_days, today)
     wall = time.perf_counter() - started
     accounting = account(staged, counters)
@@ -106,6 +118,7 @@ def run(
         "schema_version": SCHEMA_VERSION,
         "ingested_at": run_ctx.ingested_at.isoformat(),
         "inputs": list(run_ctx.inputs),
+        "feeds": list(run_ctx.feeds),
         "output": run_ctx.output,
         "beam_options": options.get_all_options(drop_default=True),
         "config": cfg.model_dump(),

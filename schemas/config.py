@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.feeds_config import FeedConfig
+
 
 class _Strict(BaseModel):
     # A misspelt key in a profile is an error, not a silently ignored setting.
@@ -68,6 +70,7 @@ class NewsbeamConfig(_Strict):
     dedup: DedupConfig = DedupConfig()
     enrich: EnrichConfig = EnrichConfig()
     write: WriteConfig = WriteConfig()
+    feeds: FeedConfig = FeedConfig()
 
 
 def load_config(path: str | Path | None) -> NewsbeamConfig:
