@@ -1,0 +1,96 @@
+"""The throughput benchmark's corpus generator: deterministic, realistic pages, honest ground truth.
+
+Only the generator is tested here; timings are measured by ``benchmarks/throughput.py``, never asserted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+import trafilatura
+
+from benchmarks.corpus import PAGES_DIR, generate_corpus
+
+
+def page_texts(out_dir, truth) -> dict[str, str]:
+    pages = out_dir / PAGES_DIR
+    return {p["file"]: (pages / p["file"]).read_text(encoding="utf-8") for p in truth["pages"]}
+
+
+def shingle_set(text: str, size: int = 5) -> set[str]:
+    words = re.findall(r"\w+", text.casefold())
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b)
+
+
+def test_same_seed_writes_the_same_pages_and_another_seed_does_not(tmp_path):
+    first = generate_corpus(6, tmp_path / "a", copy_share=0.34, seed=7, eval_dir=None)
+    again = generate_corpus(6, tmp_path / "b", copy_share=0.34, seed=7, eval_dir=None)
+    other = generate_corpus(6, tmp_path / "c", copy_share=0.34, seed=8, eval_dir=None)
+    assert page_texts(tmp_path / "a", first) == page_texts(tmp_path / "b", again)
+    assert [p["copy_of"] for p in first["pages"]] == [p["copy_of"] for p in again["pages"]]
+    assert page_texts(tmp_path / "a", first) != page_texts(tmp_path / "c", other)
+
+
+def test_n_pages_with_600_words_of_article_text_and_page_metadata(tmp_path):
+    truth = generate_corpus(8, tmp_path, copy_share=0.25, seed=3, eval_dir=None)
+    files = sorted(p.name for p in (tmp_path / PAGES_DIR).iterdir())
+    assert files == sorted(p["file"] for p in truth["pages"]) and len(files) == 8
+    assert len(truth["copies"]) == 2 and truth["originals"] == 6
+    for page in truth["pages"]:
+        html = (tmp_path / PAGES_DIR / page["file"]).read_text(encoding="utf-8")
+        extracted = trafilatura.bare_extraction(html, with_metadata=True)
+        words = len(extracted.text.split())
+        # Originals carry 600-640 words of prose (the last sentence may run over); a copy may
+        # have lost its last sentence. The chrome (nav, sidebar, footer) must not be taken as text.
+        assert (600 if page["copy_of"] is None else 550) <= words <= 720, (page["file"], words)
+        assert "Most read" not in extracted.text and "Accept all" not in extracted.text
+        assert extracted.title == page["title"] and extracted.author == page["author"]
+        assert extracted.sitename == page["outlet"]
+        assert extracted.date == page["published_at"][:10]
+        assert 6_000 <= page["html_bytes"] <= 14_000
+
+
+def test_planted_copies_are_marked_near_duplicates_and_originals_stay_distinct(tmp_path, eval_dir):
+    truth = generate_corpus(40, tmp_path, copy_share=0.10, seed=11, eval_dir=eval_dir)
+    assert truth["sources"].get("scrapinghub") and truth["sources"].get("wirecopy"), truth["sources"]
+    texts = {name: trafilatura.extract(html) for name, html in page_texts(tmp_path, truth).items()}
+    shingles = {name: shingle_set(text) for name, text in texts.items()}
+    by_file = {p["file"]: p for p in truth["pages"]}
+    copies = [p for p in truth["pages"] if p["copy_of"]]
+    assert sorted(p["file"] for p in copies) == truth["copies"] and len(copies) == 4
+    for copy in copies:
+        original = by_file[copy["copy_of"]]
+        assert original["copy_of"] is None and original["story"] == copy["story"]
+        assert copy["outlet"] != original["outlet"] and copy["title"] != original["title"]
+        assert copy["published_at"] > original["published_at"]
+        assert texts[copy["file"]] != texts[original["file"]]
+        assert jaccard(shingles[copy["file"]], shingles[original["file"]]) >= 0.85, copy["edits"]
+    assert closest_originals(truth, shingles) < 0.1  # distinct stories: far below any near-duplicate threshold
+
+
+def closest_originals(truth: dict, shingles: dict[str, set]) -> float:
+    originals = [p["file"] for p in truth["pages"] if not p["copy_of"]]
+    return max(jaccard(shingles[a], shingles[b]) for a, b in itertools.combinations(originals, 2))
+
+
+def test_reused_sentences_are_respun_so_pages_stay_distinct_even_from_the_seeds_alone(tmp_path):
+    # The five seeds hold ~100 sentences, enough for three pages: the rest must be respun.
+    truth = generate_corpus(10, tmp_path, copy_share=0.0, seed=5, eval_dir=None)
+    assert truth["respun_sentences"] > truth["verbatim_sentences"] > 0
+    texts = {name: trafilatura.extract(html) for name, html in page_texts(tmp_path, truth).items()}
+    shingles = {name: shingle_set(text) for name, text in texts.items()}
+    assert closest_originals(truth, shingles) < 0.1
+    for text in texts.values():  # respun prose keeps the shape of news prose: sentences, names, numbers
+        assert re.search(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b", text) and re.search(r"\d", text)
+
+
+def test_an_earlier_corpus_in_the_folder_is_refused(tmp_path):
+    generate_corpus(2, tmp_path, copy_share=0.0, seed=1, eval_dir=None)
+    with pytest.raises(FileExistsError):
+        generate_corpus(2, tmp_path, copy_share=0.0, seed=1, eval_dir=None)
