@@ -496,3 +496,10 @@ def test_boilerplate_removal_does_not_lower_extraction_quality(eval_dir):
     # trafilatura with its default settings scores about 0.953 here; the chosen setting must not be worse.
     assert scores["extract_html"]["mean_page_f1"] >= 0.953
     assert scores["clean_stage"]["empty_pages"] == 0
+
+
+def test_teaser_then_call_to_action_is_promo_but_reported_speech_is_kept():
+    from transforms.clean import boilerplate_reason
+
+    assert boilerplate_reason("Get the best of our journalism every weekday: sign up for our newsletter here.")
+    assert boilerplate_reason("The minister said: sign up was slow because the forms were long.") is None

@@ -367,6 +367,21 @@ def _is_cross_promo_headline(line: str) -> bool:
     return len(words) >= 4 and (len(words) >= MIN_HEADLINE_WORDS or ":" in line)
 
 
+_REPORTING_VERB = re.compile(r"\b(?:said|says|told|tells|according|wrote|writes|added|asked)\b", re.IGNORECASE)
+
+
+def _is_teaser_then_call(sentence: str) -> bool:
+    """ "Get the best of our journalism every weekday: sign up for our newsletter here." — a short
+    teaser, a colon, a call to action; not reported speech ("The minister said: …")."""
+    teaser, colon, rest = sentence.partition(": ")
+    return (
+        bool(colon)
+        and len(teaser.split()) <= 12
+        and not _REPORTING_VERB.search(teaser)
+        and bool(_CALL_TO_ACTION.match(rest))
+    )
+
+
 def _is_call_to_action(line: str) -> bool:
     """Promo: a sentence that asks the reader to sign up, subscribe, follow, download…
 
@@ -376,7 +391,8 @@ def _is_call_to_action(line: str) -> bool:
     if len(line.split()) > 40:
         return False
     sentences = _SENTENCE_SPLIT.split(line)
-    calls = [s for s in sentences if _CALL_TO_ACTION.match(s)]
+    # "Get the best of our journalism every weekday: sign up for our newsletter here."
+    calls = [s for s in sentences if _CALL_TO_ACTION.match(s) or _is_teaser_then_call(s)]
     return bool(calls) and all(s in calls or s.endswith("?") for s in sentences)
 
 
