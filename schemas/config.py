@@ -38,6 +38,12 @@ class DedupConfig(_Strict):
     containment_threshold: float = Field(
         0.9, gt=0, le=1, description="share of the shorter text found in the longer, to merge truncated copies"
     )
+    word_order_threshold: float = Field(
+        0.85,
+        gt=0,
+        le=1,
+        description="share of the shorter text's words found in the same order in the longer (copy edits)",
+    )
     seed: int = 42
     # Partial reuse: passages shared between different stories.
     anchor_modulus: int = Field(4, ge=1, description="1 in N shingles is an anchor for finding shared passages")

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
@@ -169,6 +170,29 @@ def anchors(hashes: Iterable[int], modulus: int) -> list[int]:
     return sorted(h for h in hashes if h % modulus == 0)
 
 
+def word_hashes(text: str) -> list[int]:
+    """The compared words of ``text`` as small stable integers, in order."""
+    return [zlib.crc32(word.encode("utf-8")) for word in comparison_words(text)]
+
+
+def word_order_similarity(
+    words_a: list[int], words_b: list[int], set_a: frozenset[int], set_b: frozenset[int], cfg: DedupConfig
+) -> float | None:
+    """Copy-edited copies: the share of the shorter text's words that the longer has in the
+    same order (longest common subsequence). Each changed word breaks five shingles but only
+    one word of the subsequence, so this tolerates edits that shingle overlap does not.
+    Checked only when the shingles already overlap substantially (the LCS costs more).
+    """
+    _jaccard, containment = pair_similarity(set_a, set_b)
+    shorter = min(len(words_a), len(words_b))
+    if containment < 0.5 or shorter < MIN_SHINGLES_FOR_CONTAINMENT:
+        return None
+    from rapidfuzz.distance import LCSseq
+
+    in_order = LCSseq.similarity(words_a, words_b) / shorter
+    return in_order if in_order >= cfg.word_order_threshold else None
+
+
 def anchor_sequence(sequence: list[int], modulus: int) -> list[int]:
     """The anchors of a shingle sequence, in text order."""
     return [h for h in sequence if h % modulus == 0]
@@ -208,6 +232,8 @@ def classify_pair(a: dict, b: dict, cfg: DedupConfig) -> dict | None:
     set_a, set_b = frozenset(seq_a), frozenset(seq_b)
     shared = set_a & set_b
     similarity = verified_similarity(set_a, set_b, cfg, scale)
+    if similarity is None and scale == 1 and a.get("words") and b.get("words"):
+        similarity = word_order_similarity(a["words"], b["words"], set_a, set_b, cfg)
     if len(shared) * scale < cfg.min_reuse_shingles and similarity is None:
         return None
     shares = {"a": len(shared) / max(1, len(set_a)), "b": len(shared) / max(1, len(set_b))}
@@ -394,7 +420,12 @@ class _SketchFn(beam.DoFn):
             signature = minhash_signature(shingle_list, cfg.num_perm, cfg.seed)
             sequence = [shingle_hash(s) for s in shingle_list]
             doc_id = article["doc_id"]
-            sketch = {"seq": sequence, "rank": canonical_rank(article), "outlet": outlet_name(article)}
+            sketch = {
+                "seq": sequence,
+                "words": word_hashes(article["text"]),
+                "rank": canonical_rank(article),
+                "outlet": outlet_name(article),
+            }
             bands = band_keys(signature, cfg.bands)
             anchor_list = anchors(sequence, cfg.anchor_modulus)
             entry = index_entry(article, sketch, bands, cfg.anchor_modulus)
