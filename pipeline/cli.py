@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default=None, help="YAML profile (default: built-in defaults = configs/local.yaml)")
     run.add_argument("--no-enrich", action="store_true", help="skip entities and numbers (much faster)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--streaming", action="store_true", help="poll --feeds on a clock and write windowed files")
+    run.add_argument(
+        "--poll-interval", type=float, default=300.0, help="seconds between polls in --streaming (default: 300)"
+    )
+    run.add_argument(
+        "--max-polls", type=int, default=None, help="stop --streaming after this many polls (default: run until Ctrl-C)"
+    )
     return parser
 
 
@@ -56,15 +63,27 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "run":
         try:
-            summary = run_module.run(
-                paths=args.paths,
-                output=args.output,
-                config_path=args.config,
-                beam_args=beam_args,
-                enrich=not args.no_enrich,
-                feeds=args.feeds,
-                allow_hosts=args.allow_host,
-            )
+            if args.streaming:
+                summary = run_module.run_streaming(
+                    feeds=args.feeds,
+                    output=args.output,
+                    config_path=args.config,
+                    beam_args=beam_args,
+                    enrich=not args.no_enrich,
+                    allow_hosts=args.allow_host,
+                    poll_interval=args.poll_interval,
+                    max_polls=args.max_polls,
+                )
+            else:
+                summary = run_module.run(
+                    paths=args.paths,
+                    output=args.output,
+                    config_path=args.config,
+                    beam_args=beam_args,
+                    enrich=not args.no_enrich,
+                    feeds=args.feeds,
+                    allow_hosts=args.allow_host,
+                )
         except run_module.UsageError as exc:
             if args.debug:
                 raise

@@ -53,6 +53,9 @@ class DedupConfig(_Strict):
     index_retention_days: int = Field(
         14, ge=0, description="days an article stays in the signature index that later runs deduplicate against"
     )
+    stream_ttl_hours: float = Field(
+        48, gt=0, description="streaming: how long an article stays an original that later copies can match"
+    )
     insertion_min_shingles: int = Field(
         25, ge=1, description="a passage this long inserted mid-story makes a composite, if taken from another story"
     )

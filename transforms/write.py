@@ -201,6 +201,15 @@ def _partition_date(path: str) -> str:
     return os.path.basename(os.path.dirname(path)).split("=", 1)[1]
 
 
+def write_windowed_group(output: str, table: str, date: str, rows: list[dict], name: str, compression: str) -> str:
+    """Streaming: one window's rows of one table and date, published directly (no staging:
+    a stream has no end to commit at). Written under a temporary name and renamed."""
+    folder = os.path.join(output, table, f"{PARTITION_COLUMN}={date}")
+    path = os.path.join(folder, f"part-{name}-{uuid.uuid4().hex[:8]}.parquet")
+    write_parquet_atomically(rows_to_table(rows, table), path, compression)
+    return path
+
+
 def write_manifest(output: str, run_id: str, manifest: dict) -> str:
     path = os.path.join(output, RUNS_DIR, f"{run_id}.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
