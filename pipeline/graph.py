@@ -47,13 +47,19 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
     )
     error_parts.append(clean_errors)
     if cfg.enrich.enabled:
+        from transforms.claims import GroupClaims
         from transforms.enrich import EnrichArticles
+        from transforms.entity_linking import LinkEntities
 
-        entities, numbers, enrich_errors = canonical | "Enrich" >> EnrichArticles(cfg.enrich)
+        mentions, numbers, enrich_errors = canonical | "Enrich" >> EnrichArticles(cfg.enrich)
+        entities, entity_index = mentions | "LinkEntities" >> LinkEntities()
+        claims = numbers | "GroupClaims" >> GroupClaims()
         error_parts.append(enrich_errors)
     else:
         entities = p | "NoEntities" >> beam.Create([])
         numbers = p | "NoNumbers" >> beam.Create([])
+        entity_index = p | "NoEntityIndex" >> beam.Create([])
+        claims = p | "NoClaims" >> beam.Create([])
     errors = (
         error_parts
         | "AllErrors" >> beam.Flatten()
@@ -65,6 +71,8 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
         "numbers": numbers,
         "duplicates": duplicates,
         "reuse": reuse,
+        "entity_index": entity_index,
+        "claims": claims,
         "errors": errors,
     }
     if write:

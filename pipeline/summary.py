@@ -55,6 +55,8 @@ def account(tables: dict[str, pa.Table], counters: dict[str, int]) -> dict:
         "entities": tables["entities"].num_rows,
         "numbers": tables["numbers"].num_rows,
         "reuse": tables["reuse"].num_rows,
+        "entity_index": tables["entity_index"].num_rows,
+        "claims": tables["claims"].num_rows,
         "balanced": inputs == outcomes,
     }
 
@@ -87,6 +89,8 @@ def format_summary(run_id: str, output: str, accounting: dict, seconds: dict[str
         f"  entities    {a['entities']:>8}",
         f"  numbers     {a['numbers']:>8}",
         f"  reuse       {a['reuse']:>8}   (passages taken from another story)",
+        f"  people/orgs/places {a['entity_index']:>3}   (distinct entities)",
+        f"  claims      {a['claims']:>8}   (counts of events, grouped across articles)",
     ]
     if a["errors_by_stage"]:
         lines.append("  errors by stage: " + ", ".join(f"{s} {n}" for s, n in a["errors_by_stage"].items()))

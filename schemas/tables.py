@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 SCHEMA_VERSION_KEY = b"newsbeam.schema_version"
 PARTITION_COLUMN = "date"
 
@@ -50,6 +50,7 @@ ENTITIES = pa.schema(
         ("text", pa.string()),
         ("label", pa.string()),
         ("canonical", pa.string()),
+        ("entity_id", pa.string()),
         ("start", pa.int32()),
         ("end", pa.int32()),
         ("date", pa.string()),
@@ -61,11 +62,15 @@ NUMBERS = pa.schema(
         ("doc_id", pa.string()),
         ("text", pa.string()),
         ("value", pa.float64()),
+        ("value_max", pa.float64()),
         ("qualifier", pa.string()),
         ("kind", pa.string()),
         ("unit", pa.string()),
         ("counted", pa.string()),
         ("verb", pa.string()),
+        ("event", pa.string()),
+        ("is_people", pa.bool_()),
+        ("resolved_date", pa.date32()),
         ("start", pa.int32()),
         ("end", pa.int32()),
         ("context", pa.string()),
@@ -98,6 +103,37 @@ REUSE = pa.schema(
     ]
 )
 
+ENTITY_INDEX = pa.schema(
+    [
+        ("entity_id", pa.string()),
+        ("canonical", pa.string()),
+        ("label", pa.string()),
+        ("variants", pa.list_(pa.string())),
+        ("articles", pa.int32()),
+        ("mentions", pa.int32()),
+        ("first_seen", TIMESTAMP),
+        ("last_seen", TIMESTAMP),
+        ("date", pa.string()),
+    ]
+)
+
+CLAIMS = pa.schema(
+    [
+        ("claim_id", pa.string()),
+        ("event", pa.string()),
+        ("counted", pa.string()),
+        ("value", pa.float64()),
+        ("value_max", pa.float64()),
+        ("qualifier", pa.string()),
+        ("articles", pa.int32()),
+        ("outlets", pa.int32()),
+        ("doc_ids", pa.list_(pa.string())),
+        ("first_doc_id", pa.string()),
+        ("first_published", TIMESTAMP),
+        ("date", pa.string()),
+    ]
+)
+
 ERRORS = pa.schema(
     [
         ("source", pa.string()),
@@ -117,6 +153,8 @@ TABLES: dict[str, pa.Schema] = {
     "numbers": NUMBERS,
     "duplicates": DUPLICATES,
     "reuse": REUSE,
+    "entity_index": ENTITY_INDEX,
+    "claims": CLAIMS,
     "errors": ERRORS,
 }
 

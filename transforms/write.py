@@ -38,6 +38,8 @@ from transforms.timing import StageClock
 METRICS_NAMESPACE = "newsbeam"
 STAGING_DIR = "_staging"
 INDEX_TABLE = "_index"
+# Run-level aggregate tables and their keys: a rerun replaces rows with the same key.
+AGGREGATE_KEYS = {"entity_index": "entity_id", "claims": "claim_id"}
 # Everything a run writes: the query tables and the signature index.
 WRITTEN_TABLES = (*TABLES, *INTERNAL_TABLES)
 RUNS_DIR = "_runs"
@@ -50,6 +52,8 @@ _SORT_KEYS = {
     "duplicates": ("doc_id",),
     "reuse": ("doc_id", "source_doc_id"),
     "_index": ("doc_id",),
+    "entity_index": ("entity_id",),
+    "claims": ("claim_id",),
     "errors": ("source", "stage", "error_type"),
 }
 
@@ -134,6 +138,7 @@ def commit_run(output: str, run_id: str) -> dict[str, int]:
         staged_values("articles", "source") | staged_values("duplicates", "source") | staged_values("errors", "source")
     )
 
+    aggregate_keys = {table: staged_values(table, key) for table, key in AGGREGATE_KEYS.items()}
     own_prefix = f"part-{run_id}-"
     published: list[str] = []
     for table, paths in staged.items():
@@ -165,6 +170,12 @@ def commit_run(output: str, run_id: str) -> dict[str, int]:
     for table in ("entities", "numbers", "reuse"):
         for path in earlier_files(table):
             mask = pc.fill_null(pc.is_in(_read_column(path, "doc_id"), value_set=gone_ids), False)
+            replaced[table] += _rewrite_without(path, mask)
+    # Run-level aggregates: a rerun recomputes them under the same ids, which replace the old.
+    for table, key in AGGREGATE_KEYS.items():
+        new_keys = pa.array(sorted(aggregate_keys[table]), type=pa.string())
+        for path in earlier_files(table):
+            mask = pc.fill_null(pc.is_in(_read_column(path, key), value_set=new_keys), False)
             replaced[table] += _rewrite_without(path, mask)
     for path in earlier_files("errors"):
         mask = pc.fill_null(pc.is_in(_read_column(path, "source"), value_set=new_srcs), False)
