@@ -115,18 +115,16 @@ SEED_COUNTS = [
 
 
 def load_model():
-    import importlib
+    """The model exactly as the pipeline's enrich stage loads it."""
+    from transforms.enrich import load_model as load_enrich_model
 
-    nlp = importlib.import_module(SPACY_MODEL).load()
-    nlp.enable_pipe("senter")
-    return nlp
+    return load_enrich_model(SPACY_MODEL)
 
 
 def whole_text_disabled(nlp) -> list[str]:
-    """Everything but NER, senter and the tok2vec layers they listen to (as enrich does)."""
-    keep = {"ner", "senter"}
-    keep |= {name for name, pipe in nlp.pipeline if set(getattr(pipe, "listening_components", None) or ()) & keep}
-    return [name for name in nlp.pipe_names if name not in keep]
+    from transforms.enrich import whole_text_disabled as enrich_disabled
+
+    return enrich_disabled(nlp)
 
 
 def two_pass_rows(nlp, text: str, published: dt.date | None = None, with_dates: bool = False) -> list[dict]:

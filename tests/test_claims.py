@@ -10,27 +10,11 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from schemas.tables import CLAIMS
 from tests.test_numbers import two_pass_rows
 from transforms.claims import GroupClaims, claim_id, group_claims
 
 UTC = dt.timezone.utc
-# The claims table as the lead adds it to schemas/tables.py; checked here so the rows fit it.
-CLAIMS = pa.schema(
-    [
-        ("claim_id", pa.string()),
-        ("event", pa.string()),
-        ("counted", pa.string()),
-        ("value", pa.float64()),
-        ("value_max", pa.float64()),
-        ("qualifier", pa.string()),
-        ("articles", pa.int32()),
-        ("outlets", pa.int32()),
-        ("doc_ids", pa.list_(pa.string())),
-        ("first_doc_id", pa.string()),
-        ("first_published", pa.timestamp("us", tz="UTC")),
-        ("date", pa.string()),
-    ]
-)
 
 
 def number_row(doc_id, outlet, published, value, event="kill", counted="people", qualifier="exact", **extra) -> dict:

