@@ -191,3 +191,25 @@ def test_missing_input_is_a_one_line_error_with_exit_code_2(tmp_path):
     result = newsbeam("run", str(tmp_path / "nope"), "--output", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_one_entity_id_per_person_and_no_place_or_unit_tagged_as_a_person(seed_run):
+    out, _ = seed_run
+    ids = query(f"select count(distinct entity_id) from {table_sql(out, 'entities')} where canonical like '%Zelensk%'")
+    assert ids == [(1,)]
+    wrong = query(
+        f"select text from {table_sql(out, 'entities')} where label = 'PERSON' "
+        "and text in ('Kyiv', 'Gomel', 'Mariupol', 'Azov Regiment', 'Azov Battalion', 'Belarus')"
+    )
+    assert wrong == []
+    index = query(f"select variants from {table_sql(out, 'entity_index')} where canonical like '%Zelensk%'")
+    assert len(index) == 1 and len(index[0][0]) >= 3
+
+
+def test_claims_group_the_same_count_across_articles(seed_run):
+    out, _ = seed_run
+    shelter = query(
+        f"select value, articles, outlets from {table_sql(out, 'claims')} "
+        "where event = 'shelter' and counted = 'people'"
+    )
+    assert (400.0, 2, 2) in shelter
