@@ -43,7 +43,7 @@ setup(
         "duckdb>=1.1",
     ],
     extras_require={
-        "test": ["pytest>=8", "duckdb>=1.1"],
+        "test": ["pytest>=8", "duckdb>=1.1", "numpy"],
     },
     entry_points={"console_scripts": ["newsbeam=pipeline.cli:main"]},
 )

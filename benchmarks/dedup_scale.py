@@ -90,7 +90,8 @@ DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 CHECK_DOCS = 1_000
 CHUNK_DOCS = 4_096
 TEXT_CHUNK_DOCS = 1_024  # a text chunk's shingle strings take about 75 kB a document
-ANCHOR_PARTITIONS = 64  # anchors are sorted one hash partition at a time
+ANCHOR_PARTITION_ENTRIES = 250_000  # anchors are sorted one cache-sized hash partition at a time
+ANCHOR_FLUSH_ENTRIES = 1_000_000  # small enough for the partition split to stay in cache
 MEMORY_BUDGET_MB = 4_096
 LINEAR_GROWTH_LIMIT = 12.0  # t(10 N) / t(N)
 DEDUP_PHASES = ("shingle", "minhash", "bands", "anchors", "pairs", "verify", "cluster")
@@ -444,29 +445,55 @@ def band_keys_of(signatures: np.ndarray, bands: int) -> np.ndarray:
 
 class AnchorStore:
     """(anchor, document) entries, kept in hash partitions so each can be sorted on its own:
-    the benchmark's stand-in for the pipeline's GroupByKey on anchors."""
+    the benchmark's stand-in for the pipeline's GroupByKey on anchors. The partitions grow in
+    number, not in size, with the corpus, so sorting them costs the same per entry at any size."""
 
-    def __init__(self, partitions: int = ANCHOR_PARTITIONS):
-        self.shift = _U64(64 - max(1, (partitions - 1).bit_length()))
-        self.parts: list[list[tuple[np.ndarray, np.ndarray]] | None] = [[] for _ in range(partitions)]
+    def __init__(self, expected_entries: int):
+        wanted = max(1, expected_entries // ANCHOR_PARTITION_ENTRIES)
+        bits = min(12, max(3, (wanted - 1).bit_length()))
+        self.shift = _U64(64 - bits)
+        self.parts: list[list[tuple[np.ndarray, np.ndarray]] | None] = [[] for _ in range(1 << bits)]
         self.entries = 0
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_entries = 0
 
     def add(self, anchors: np.ndarray, docs: np.ndarray) -> None:
-        part = (anchors >> self.shift).astype(np.uint8)
-        order = np.argsort(part, kind="stable")  # a radix sort on one byte
-        bounds = np.searchsorted(part[order], np.arange(len(self.parts) + 1))
-        anchors, docs = anchors[order], docs[order].astype(np.uint32)
-        for p, (lo, hi) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+        # Chunks are split into partitions a few million entries at a time: one numpy split
+        # per partition and flush, not per partition and chunk.
+        self._pending.append((anchors, docs.astype(np.uint32)))
+        self._pending_entries += len(anchors)
+        self.entries += len(anchors)
+        if self._pending_entries >= ANCHOR_FLUSH_ENTRIES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        anchors = np.concatenate([a for a, _ in self._pending])
+        docs = np.concatenate([d for _, d in self._pending])
+        self._pending, self._pending_entries = [], 0
+        part = (anchors >> self.shift).astype(np.uint16)
+        order = np.argsort(part, kind="stable")  # a radix sort on 16 bits
+        bounds = np.searchsorted(part[order], np.arange(len(self.parts) + 1)).tolist()
+        anchors, docs = anchors[order], docs[order]
+        for p, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             if hi > lo:
                 self.parts[p].append((anchors[lo:hi], docs[lo:hi]))
-        self.entries += len(anchors)
 
     def take(self, p: int) -> tuple[np.ndarray, np.ndarray]:
         """Partition ``p``'s entries, released from the store."""
+        self._flush()
         pieces, self.parts[p] = self.parts[p], None
         if not pieces:
             return np.empty(0, dtype=_U64), np.empty(0, dtype=np.uint32)
         return np.concatenate([a for a, _ in pieces]), np.concatenate([d for _, d in pieces])
+
+
+def is_anchor(hashes: np.ndarray, modulus: int) -> np.ndarray:
+    """The pipeline's ``h % modulus == 0``, as a bit mask when the modulus is a power of two."""
+    if modulus & (modulus - 1) == 0:
+        return (hashes & _U64(modulus - 1)) == 0
+    return hashes % _U64(modulus) == 0
 
 
 def sorted_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -555,9 +582,9 @@ def sketch_pass(
     from transforms.dedup import shingle_hash, shingles
 
     keys = np.empty((cfg.bands, corpus.size), dtype=_U64)
-    store = AnchorStore()
+    mean_shingles = (MIN_WORDS + MAX_WORDS) // 2
+    store = AnchorStore(corpus.size * mean_shingles // cfg.anchor_modulus)
     signatures = np.empty((corpus.size, cfg.num_perm), dtype=np.uint32) if keep_signatures else None
-    modulus = _U64(cfg.anchor_modulus)
     chunk_docs = TEXT_CHUNK_DOCS if mode == "text" else CHUNK_DOCS
     for docs in _chunks(np.arange(corpus.size), chunk_docs):
         with clock("generate"):
@@ -575,7 +602,7 @@ def sketch_pass(
                 counts = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
                 hashes = np.fromiter(chain.from_iterable(sequences), dtype=_U64, count=int(counts.sum()))
                 owners = np.repeat(docs, counts)
-                selected = hashes % modulus == 0
+                selected = is_anchor(hashes, cfg.anchor_modulus)
                 store.add(hashes[selected], owners[selected])
         else:
             with clock("shingle"):
@@ -584,7 +611,7 @@ def sketch_pass(
                 matrix = RMinHash.digest_matrix_from_flat_token_hashes(ids, offsets, cfg.num_perm, cfg.seed)
                 chunk_signatures = np.array(matrix.to_rows(), dtype=np.uint32)
             with clock("anchors"):
-                selected = ids % modulus == 0
+                selected = is_anchor(ids, cfg.anchor_modulus)
                 anchor_offsets = _row_counts(selected, offsets)
                 anchors = ids[selected]
                 # A gram repeated in a text is one shingle: each document gives an anchor once.

@@ -143,7 +143,7 @@ def test_cluster_membership_is_the_same_with_one_and_two_workers(tmp_path, rende
     inputs.mkdir()
     for index, tokens in enumerate(corpus.tokens(range(corpus.size))):
         (inputs / f"{index:04d}.txt").write_text(renderer.render(tokens), encoding="utf-8")
-    clusters = {}
+    clusters, reuse = {}, {}
     for workers, beam_args in ((1, []), (2, ["--direct_running_mode=multi_processing", "--direct_num_workers=2"])):
         out = tmp_path / f"out{workers}"
         run([str(inputs)], str(out), beam_args=beam_args, enrich=False)
@@ -152,7 +152,10 @@ def test_cluster_membership_is_the_same_with_one_and_two_workers(tmp_path, rende
             rows = read_table(str(out), table).select(["source", "cluster_id"]).to_pylist()
             cluster_of.update({os.path.basename(r["source"]): r["cluster_id"] for r in rows})
         clusters[workers] = cluster_of
+        rows = read_table(str(out), "reuse").select(["doc_id", "source_doc_id", "share"]).to_pylist()
+        reuse[workers] = sorted((r["doc_id"], r["source_doc_id"], r["share"]) for r in rows)
     assert clusters[1] == clusters[2]
+    assert reuse[1] == reuse[2] and len(reuse[1]) >= np.count_nonzero(corpus.role == QUOTE) > 0
 
     members: dict[str, set[int]] = {}
     for name, cluster_id in clusters[1].items():
