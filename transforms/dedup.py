@@ -88,7 +88,11 @@ def comparison_words(text: str) -> list[str]:
 
 def shingles(text: str, size: int) -> list[str]:
     """Distinct word n-grams of the prose of ``text`` in first-seen order (the whole text if shorter)."""
-    words = comparison_words(text)
+    return word_shingles(comparison_words(text), size)
+
+
+def word_shingles(words: list[str], size: int) -> list[str]:
+    """Distinct n-grams of compared words, in first-seen order (all the words if fewer)."""
     if len(words) <= size:
         return [" ".join(words)] if words else []
     seen: dict[str, None] = {}
@@ -172,7 +176,11 @@ def anchors(hashes: Iterable[int], modulus: int) -> list[int]:
 
 def word_hashes(text: str) -> list[int]:
     """The compared words of ``text`` as small stable integers, in order."""
-    return [zlib.crc32(word.encode("utf-8")) for word in comparison_words(text)]
+    return hash_words(comparison_words(text))
+
+
+def hash_words(words: list[str]) -> list[int]:
+    return [zlib.crc32(word.encode("utf-8")) for word in words]
 
 
 def word_order_similarity(
@@ -416,13 +424,15 @@ class _SketchFn(beam.DoFn):
     def process(self, article: dict):
         cfg = self._cfg
         with self._clock.timing():
-            shingle_list = shingles(article["text"], cfg.shingle_words)
+            # Tokenise once: shingles and the word sequence come from the same words.
+            words = comparison_words(article["text"])
+            shingle_list = word_shingles(words, cfg.shingle_words)
             signature = minhash_signature(shingle_list, cfg.num_perm, cfg.seed)
             sequence = [shingle_hash(s) for s in shingle_list]
             doc_id = article["doc_id"]
             sketch = {
                 "seq": sequence,
-                "words": word_hashes(article["text"]),
+                "words": hash_words(words),
                 "rank": canonical_rank(article),
                 "outlet": outlet_name(article),
             }
