@@ -29,6 +29,7 @@ from pipeline.options import RunContext
 from schemas.config import NewsbeamConfig
 from schemas.feeds_config import FeedConfig
 from transforms.clean import CleanDocuments
+from transforms.feeds import FetchingDoFn
 from transforms.write import complete_error_row, write_windowed_group
 
 METRICS_NAMESPACE = "newsbeam"
@@ -36,21 +37,20 @@ METRICS_NAMESPACE = "newsbeam"
 FOREVER_POLLS = 10**9
 
 
-class PollFeedsFn(beam.DoFn):
+class PollFeedsFn(FetchingDoFn):
     """One clock tick -> every feed read once: ``(entry key, ("document"|"page", value))`` and
     error rows (tagged "errors"). Validators live in this worker and in ``<output>/_state``."""
 
     def __init__(self, sources: list[str], cfg: FeedConfig, allow_hosts: tuple[str, ...], state_dir: str):
+        super().__init__(cfg, allow_hosts)
         self._sources = sources
-        self._cfg = cfg
-        self._allow_hosts = allow_hosts
         self._state_dir = state_dir
         self._polls = Metrics.counter(METRICS_NAMESPACE, "feed_polls")
 
     def setup(self):
-        from transforms.http import PoliteClient, load_validator_state
+        from transforms.http import load_validator_state
 
-        self._client = PoliteClient(self._cfg, self._allow_hosts)
+        super().setup()
         self._validators = load_validator_state(self._state_dir) if os.path.isdir(self._state_dir) else {}
 
     def process(self, _tick) -> Iterator:
@@ -102,17 +102,8 @@ class FirstSightingFn(beam.DoFn):
         yield item
 
 
-class FetchPagesFn(beam.DoFn):
+class FetchPagesFn(FetchingDoFn):
     """``("document", raw)`` passes; ``("page", request)`` is fetched into a raw document or an error row."""
-
-    def __init__(self, cfg: FeedConfig, allow_hosts: tuple[str, ...]):
-        self._cfg = cfg
-        self._allow_hosts = allow_hosts
-
-    def setup(self):
-        from transforms.http import PoliteClient
-
-        self._client = PoliteClient(self._cfg, self._allow_hosts)
 
     def process(self, item) -> Iterator:
         from transforms.feeds import fetch_entry_page

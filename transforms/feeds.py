@@ -756,18 +756,13 @@ class _Counted(beam.DoFn):
         self._counters[name].inc()
 
 
-class _ReadFeedSourcesFn(_Counted):
-    """``(host, [source specs])`` -> documents; tagged "pages", "errors", "listed", "validators".
+class FetchingDoFn(_Counted):
+    """A step that fetches: one polite client per worker, opened in setup, closed in teardown."""
 
-    One host's sources are read one after another by one client, so the per-host delay holds.
-    """
-
-    def __init__(self, cfg: FeedConfig, allow_hosts: tuple[str, ...], validator_state: dict, follow_lists: bool):
+    def __init__(self, cfg: FeedConfig, allow_hosts: tuple[str, ...]):
         super().__init__()
         self._cfg = cfg
         self._allow_hosts = allow_hosts
-        self._validator_state = validator_state
-        self._follow_lists = follow_lists
         self._client: PoliteClient | None = None
 
     def setup(self):
@@ -776,6 +771,18 @@ class _ReadFeedSourcesFn(_Counted):
     def teardown(self):
         if self._client is not None:
             self._client.close()
+
+
+class _ReadFeedSourcesFn(FetchingDoFn):
+    """``(host, [source specs])`` -> documents; tagged "pages", "errors", "listed", "validators".
+
+    One host's sources are read one after another by one client, so the per-host delay holds.
+    """
+
+    def __init__(self, cfg: FeedConfig, allow_hosts: tuple[str, ...], validator_state: dict, follow_lists: bool):
+        super().__init__(cfg, allow_hosts)
+        self._validator_state = validator_state
+        self._follow_lists = follow_lists
 
     def process(self, element):
         _host, specs = element
@@ -804,22 +811,9 @@ class _ReadFeedSourcesFn(_Counted):
                     yield beam.pvalue.TaggedOutput("validators", value)
 
 
-class _FetchPagesFn(_Counted):
+class _FetchPagesFn(FetchingDoFn):
     """``(host, [page requests])`` -> documents; tagged "errors", and "held" feed URLs whose
     validators must not advance because a page failed in a way a later run may fix."""
-
-    def __init__(self, cfg: FeedConfig, allow_hosts: tuple[str, ...]):
-        super().__init__()
-        self._cfg = cfg
-        self._allow_hosts = allow_hosts
-        self._client: PoliteClient | None = None
-
-    def setup(self):
-        self._client = PoliteClient(self._cfg, self._allow_hosts)
-
-    def teardown(self):
-        if self._client is not None:
-            self._client.close()
 
     def process(self, element):
         _host, requests = element
