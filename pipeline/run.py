@@ -111,29 +111,21 @@ def run(
             commit_validator_state(state_dir(run_ctx.output), run_ctx.run_id)
         expired = expire_index(run_ctx.output, cfg.dedup.index_retention_days, today)
     wall = time.perf_counter() - started
-    accounting = account(staged, counters)
-    seconds = stage_seconds(counters)
-    manifest = {
-        "run_id": run_ctx.run_id,
-        "schema_version": SCHEMA_VERSION,
-        "ingested_at": run_ctx.ingested_at.isoformat(),
-        "inputs": list(run_ctx.inputs),
-        "feeds": list(run_ctx.feeds),
-        "output": run_ctx.output,
-        "beam_options": options.get_all_options(drop_default=True),
-        "config": cfg.model_dump(),
-        "versions": library_versions(),
-        "accounting": accounting,
-        "counters": counters,
-        "stage_seconds": seconds,
-        "wall_seconds": round(wall, 3),
-        "replaced_rows": replaced,
-        "index_files_read": len(run_ctx.index_files),
-        "index_files_expired": expired,
-    }
-    manifest_path = write_manifest(run_ctx.output, run_ctx.run_id, manifest)
-    text = format_summary(run_ctx.run_id, run_ctx.output, accounting, seconds, wall)
-    return {**manifest, "manifest_path": manifest_path, "text": text}
+    return _finish(
+        run_ctx,
+        cfg,
+        options,
+        staged,
+        counters,
+        wall,
+        {
+            "mode": "batch",
+            "inputs": list(run_ctx.inputs),
+            "replaced_rows": replaced,
+            "index_files_read": len(run_ctx.index_files),
+            "index_files_expired": expired,
+        },
+    )
 
 
 def run_streaming(
@@ -171,23 +163,35 @@ def run_streaming(
         counters = metric_counters(result)
     wall = time.perf_counter() - started
     written = {table: _rows_of_run(run_ctx.output, table, run_ctx.run_id) for table in TABLES}
-    accounting = account(written, counters)
+    return _finish(
+        run_ctx,
+        cfg,
+        options,
+        written,
+        counters,
+        wall,
+        {"mode": "streaming", "poll_interval": poll_interval, "max_polls": max_polls},
+    )
+
+
+def _finish(run_ctx, cfg, options, tables: dict, counters: dict, wall: float, extra: dict) -> dict:
+    """Account for a finished run, write its manifest, and format the summary."""
+    accounting = account(tables, counters)
     seconds = stage_seconds(counters)
     manifest = {
         "run_id": run_ctx.run_id,
-        "mode": "streaming",
         "schema_version": SCHEMA_VERSION,
         "ingested_at": run_ctx.ingested_at.isoformat(),
         "feeds": list(run_ctx.feeds),
-        "poll_interval": poll_interval,
-        "max_polls": max_polls,
         "output": run_ctx.output,
+        "beam_options": options.get_all_options(drop_default=True),
         "config": cfg.model_dump(),
         "versions": library_versions(),
         "accounting": accounting,
         "counters": counters,
         "stage_seconds": seconds,
         "wall_seconds": round(wall, 3),
+        **extra,
     }
     manifest_path = write_manifest(run_ctx.output, run_ctx.run_id, manifest)
     text = format_summary(run_ctx.run_id, run_ctx.output, accounting, seconds, wall)
