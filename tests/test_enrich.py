@@ -22,8 +22,14 @@ def test_entities_and_numbers_point_into_the_article_text(seed_texts):
     articles = [make_article(text, name) for name, text in texts.items()]
     by_id = {a["doc_id"]: a["text"] for a in articles}
     broken = {**make_article("x " * 30, "broken.txt"), "text": None}
+    first = next(iter(texts.values()))
+    # One seed repeated to 40,000 characters is over the cap set below; the real seeds are under it.
+    huge = make_article((first + "\n\n") * (40_000 // len(first) + 1), "huge.txt")
+    assert max(len(t) for t in texts.values()) < 20_000 < len(huge["text"])
     pipeline = TestPipeline()
-    entities, numbers, errors = pipeline | beam.Create(articles + [broken]) | EnrichArticles(EnrichConfig(batch_size=2))
+    entities, numbers, errors = (
+        pipeline | beam.Create(articles + [broken, huge]) | EnrichArticles(EnrichConfig(batch_size=2, max_chars=20_000))
+    )
 
     def offsets_match(row):
         return by_id[row["doc_id"]][row["start"] : row["end"]] == row["text"]
@@ -50,11 +56,11 @@ def test_entities_and_numbers_point_into_the_article_text(seed_texts):
     )
     assert_that(
         errors | beam.Map(lambda e: (e["source"], e["stage"], e["error_type"])),
-        equal_to([("broken.txt", "enrich", "invalid_text")]),
-        label="BadArticleIsAnErrorRow",
+        equal_to([("broken.txt", "enrich", "invalid_text"), ("huge.txt", "enrich", "text_too_long")]),
+        label="BadAndHugeArticlesAreErrorRows",
     )
     result = pipeline.run()
     result.wait_until_finish()
     counters = counters_of(result)
     assert counters["enrich_articles"] == 5
-    assert counters["enrich_rejected_invalid_text"] == 1
+    assert counters["enrich_skipped"] == 2

@@ -126,6 +126,18 @@ def number_rows(nlp, doc, article: dict) -> list[dict]:
     return rows
 
 
+def nlp_input_problem(text, max_chars: int) -> tuple[str, str] | None:
+    """Why a text must not go to spaCy, as (error_type, message); None when it may."""
+    if not isinstance(text, str):
+        return "invalid_text", f"article text is {type(text).__name__}, not a string: entities and numbers skipped"
+    if len(text) > max_chars:
+        return "text_too_long", (
+            f"article text has {len(text):,} characters, over enrich.max_chars={max_chars:,}: "
+            "entities and numbers skipped (raise enrich.max_chars to process it)"
+        )
+    return None
+
+
 class EnrichArticlesFn(beam.DoFn):
     """A batch of canonical articles -> entity rows (main), number rows and error rows (tagged)."""
 
@@ -134,7 +146,7 @@ class EnrichArticlesFn(beam.DoFn):
         self._nlp = None
         self._articles = Metrics.counter(METRICS_NAMESPACE, "enrich_articles")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "enrich_rejected_exception")
-        self._invalid = Metrics.counter(METRICS_NAMESPACE, "enrich_rejected_invalid_text")
+        self._skipped = Metrics.counter(METRICS_NAMESPACE, "enrich_skipped")
         self._clock = StageClock("enrich")
 
     def setup(self):
@@ -149,15 +161,22 @@ class EnrichArticlesFn(beam.DoFn):
     def _enrich_batch(self, batch: list[dict]) -> Iterator:
         valid = []
         for article in batch:
-            if isinstance(article.get("text"), str):
+            problem = nlp_input_problem(article.get("text"), self._cfg.max_chars)
+            if problem is None:
                 valid.append(article)
-            else:  # nlp.pipe would fail the whole batch on one bad element
-                self._invalid.inc()
-                yield beam.pvalue.TaggedOutput(
-                    "errors", error_row(article["source"], "enrich", "invalid_text", "article text is not a string")
-                )
+                continue
+            # nlp.pipe would fail the whole batch on one bad element, and a huge text would
+            # hold a worker for minutes: the article is kept, its NLP skipped, and the errors
+            # table says why.
+            error_type, message = problem
+            self._skipped.inc()
+            text = article.get("text")
+            yield beam.pvalue.TaggedOutput(
+                "errors",
+                error_row(article["source"], "enrich", error_type, message, text if isinstance(text, str) else ""),
+            )
         batch = valid
-        texts = [article["text"][: self._cfg.max_chars] for article in batch]
+        texts = [article["text"] for article in batch]
         docs = self._nlp.pipe(texts, disable=self._whole_disabled, batch_size=self._cfg.batch_size)
         for article, doc in zip(batch, docs):
             try:
