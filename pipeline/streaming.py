@@ -42,8 +42,10 @@ class PollFeedsFn(FetchingDoFn):
     error rows (tagged "errors"). Validators live in this worker and in ``<output>/_state``."""
 
     def __init__(self, sources: list[str], cfg: FeedConfig, allow_hosts: tuple[str, ...], state_dir: str):
+        from transforms.feeds import launch_specs
+
         super().__init__(cfg, allow_hosts)
-        self._sources = sources
+        self._specs = launch_specs([*sources, *cfg.sources])
         self._state_dir = state_dir
         self._polls = Metrics.counter(METRICS_NAMESPACE, "feed_polls")
 
@@ -54,11 +56,11 @@ class PollFeedsFn(FetchingDoFn):
         self._validators = load_validator_state(self._state_dir) if os.path.isdir(self._state_dir) else {}
 
     def process(self, _tick) -> Iterator:
-        from transforms.feeds import entry_source, read_feed_source, source_spec
+        from transforms.feeds import entry_source, read_feed_source
         from transforms.http import save_validator_state
 
         self._polls.inc()
-        queue = [source_spec(s) for s in dict.fromkeys([*self._sources, *self._cfg.sources])]
+        queue = list(self._specs)
         seen_locations: set[str] = set()
         while queue:
             spec = queue.pop(0)

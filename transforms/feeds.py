@@ -128,6 +128,13 @@ def source_spec(location: str, local: bool | None = None) -> dict:
     return {"location": location, "local": local}
 
 
+def launch_specs(sources: list[str]) -> list[dict]:
+    """The unique non-empty sources as specs, local paths made absolute at launch: workers (a
+    portable runner's SDK workers included) need not share the launcher's working folder."""
+    specs = [source_spec(s) for s in dict.fromkeys(s.strip() for s in sources if s.strip())]
+    return [{**s, "location": os.path.abspath(s["location"])} if s["local"] else s for s in specs]
+
+
 def listed_source(child: str, parent: dict) -> dict:
     """A feed listed by an OPML ``parent``. A local list may name local files (relative to
     it); a remote list's entries are URLs resolved against it, checked when fetched."""
@@ -879,8 +886,7 @@ class ReadFeeds(beam.PTransform):
     ):
         super().__init__()
         # The command line's sources, then the profile's (feeds.sources), each once.
-        unique = dict.fromkeys(s.strip() for s in [*sources, *cfg.sources] if s.strip())
-        self._specs = [source_spec(s) for s in unique]
+        self._specs = launch_specs([*sources, *cfg.sources])
         self._cfg = cfg
         self._allow_hosts = tuple(allow_hosts)
         self._state_dir = state_dir
