@@ -22,8 +22,9 @@ from transforms.timing import StageClock
 METRICS_NAMESPACE = "newsbeam"
 # Entity labels kept in the entities table; numeric labels go to the numbers table instead.
 ENTITY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "LAW", "WORK_OF_ART", "LANGUAGE")
-# What the sentence-level pass needs on top of tokenisation.
-_SENTENCE_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner")
+# What the sentence-level pass runs on top of tokenisation: tags, POS and dependencies. NER is
+# not rerun (the whole-text entities are copied in) and lemmas are looked up lazily.
+_SENTENCE_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler")
 
 
 def load_model(name: str):
@@ -47,7 +48,27 @@ def load_model(name: str):
     if "senter" in nlp.component_names and "senter" in nlp.disabled:
         nlp.enable_pipe("senter")
     add_entity_fixes(nlp)
+    add_lazy_lemmas(nlp)
     return nlp
+
+
+def add_lazy_lemmas(nlp) -> None:
+    """Lemmas on demand (``token._.newsbeam_lemma``) from the pipeline's own lemmatizer.
+
+    Running the lemmatizer over every parsed sentence costs as much as the parser, while the
+    number extraction reads the lemmas of a few tokens per number; same component, same result.
+    """
+    if "lemmatizer" not in nlp.component_names:
+        return
+    from spacy.tokens import Token
+
+    lemmatizer = nlp.get_pipe("lemmatizer")
+
+    def lemma(token) -> str:
+        found = lemmatizer.lemmatize(token)
+        return found[0] if found else token.text
+
+    Token.set_extension(numbers.LAZY_LEMMA, getter=lemma, force=True)
 
 
 def whole_text_disabled(nlp) -> list[str]:
@@ -112,7 +133,7 @@ def number_rows(nlp, doc, article: dict) -> list[dict]:
     if not spans:
         return rows
     text = doc.text
-    sentence_disabled = [name for name in nlp.pipe_names if name not in _SENTENCE_PIPES or name == "ner"]
+    sentence_disabled = [name for name in nlp.pipe_names if name not in _SENTENCE_PIPES]
     sentence_docs = nlp.pipe((text[start:end] for start, end in spans), disable=sentence_disabled)
     for (start, end), sentence_doc in zip(spans, sentence_docs):
         sentence_doc.ents = [

@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -285,7 +286,8 @@ def _segment(words: list[str]) -> list[_Found]:
     thirty six" is 25 and 36, "hundred and five hundred and six" is 105 and 106, "a million
     and a half" is 1,500,000.
     """
-    classes = [_classify(word) for word in words]
+    # A word of hundreds of digits overflows a float to inf: no number anyone writes in prose.
+    classes = [(kind, value) if math.isfinite(value) else ("", 0) for kind, value in map(_classify, words)]
     found: list[_Found] = []
     current: _Builder | None = None
     count = len(words)
@@ -513,7 +515,8 @@ def _segment(words: list[str]) -> list[_Found]:
             close()
         i += 1
     close()
-    return found
+    # Scales applied to a long digit run ("999…9 billion billion") can still overflow.
+    return [n for n in found if math.isfinite(n.value) and (n.value_max is None or math.isfinite(n.value_max))]
 
 
 # Words for parse_number, split the way spaCy's tokenizer splits them; anything unexpected
@@ -741,8 +744,15 @@ _KINDS_WITH_VERB = {"count", "money", "percent", "quantity"}
 _QUALIFIER_WORDS = {word for phrase, _ in _QUALIFIER_PHRASES for word in phrase} | {"or", "so", "odd", "plus", "-"}
 
 
+# Lemmas come from the lemmatizer component when it ran. The enrich stage skips it (it costs as
+# much as the parser) and registers this token extension instead, so that only the few tokens
+# read here (counted nouns, verbs) are lemmatised.
+LAZY_LEMMA = "newsbeam_lemma"
+
+
 def _lemma(token: Token) -> str:
-    return (token.lemma_ or token.text).lower()
+    lemma = token.lemma_ or (token._.get(LAZY_LEMMA) if token.has_extension(LAZY_LEMMA) else "")
+    return (lemma or token.text).lower()
 
 
 def _lower_texts(tokens: list[Token], start: int, end: int) -> tuple[str, ...]:
@@ -848,7 +858,7 @@ def _governing_verb(start: Token, own_tokens: set[int]) -> tuple[Token | None, T
 
 def _through_raising(verb: Token, subject: Token) -> Token:
     """From "are believed / said / feared" down to the verb that says what happened."""
-    while verb.lemma_ in _RAISING_VERBS and subject.dep_ in ("nsubj", "nsubjpass"):
+    while _lemma(verb) in _RAISING_VERBS and subject.dep_ in ("nsubj", "nsubjpass"):
         complements = [child for child in verb.children if child.dep_ in ("xcomp", "ccomp") and child.pos_ == "VERB"]
         if not complements:
             break
@@ -1306,7 +1316,10 @@ def resolve_date(text: str, published: dt.datetime | dt.date | None, prefer_futu
         if count is None or count != int(count):
             return None
         days = int(count) * (7 if match["unit"].startswith("week") else 1)
-        return base - dt.timedelta(days=days)
+        try:
+            return base - dt.timedelta(days=days)
+        except OverflowError:  # "a million days ago" is before year 1: no day
+            return None
     if match := _RELATIVE_DAY.search(lower):
         return base + dt.timedelta(days=_RELATIVE_DAY_OFFSETS.get(match[1], 0))
     if match := _WEEKDAY.search(lower):
@@ -1641,7 +1654,7 @@ def _read_mention(tokens: list[Token], words: list[str], number: _Found) -> _Men
     partitive = False
     if reading.kind in _KINDS_WITH_VERB:
         verb, clause, partitive = _governing_verb(counted or reading.unit_token or head, own_tokens)
-        if verb is not None and verb.lemma_ == "be":
+        if verb is not None and _lemma(verb) == "be":
             verb = None
 
     value = reading.value if reading.value is not None else number.value
