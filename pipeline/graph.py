@@ -11,6 +11,7 @@ import os
 import apache_beam as beam
 
 from pipeline.options import RunContext
+from pipeline.progress import tap_progress
 from schemas.config import NewsbeamConfig
 from transforms.clean import CleanDocuments
 from transforms.dedup import ClusterNearDuplicates
@@ -76,6 +77,7 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
         "errors": errors,
     }
     if write:
+        tap_progress(run, documents, canonical, duplicates, errors)
         for name, rows in tables.items():
             _ = rows | f"Write{name.capitalize()}" >> WriteTable(name, run.output, run.run_id, cfg.write)
         _ = index_rows | "WriteSignatureIndex" >> WriteTable(INDEX_TABLE, run.output, run.run_id, cfg.write)

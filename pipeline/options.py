@@ -1,11 +1,36 @@
-"""What one run is: its id, clock, inputs and output, fixed once at launch."""
+"""What one run is (its id, clock, inputs and output, fixed once at launch), and the checks
+that turn a user's mistake into one clear message before any graph is built."""
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import importlib
 import os
 import uuid
 from dataclasses import dataclass, field
+
+import yaml
+from pydantic import ValidationError
+
+from schemas.config import NewsbeamConfig, load_config
+
+# Remote filesystems and the Beam extra (and the module that extra brings) each one needs.
+_FILESYSTEM_EXTRAS = {
+    "gs": ("apache_beam.io.gcp.gcsfilesystem", "gcp"),
+    "s3": ("boto3", "aws"),
+    "azfs": ("azure.storage.blob", "azure"),
+    "hdfs": ("hdfs", "hadoop"),
+}
+# The runners the README documents, offered when --runner names none Beam knows.
+_SUGGESTED_RUNNERS = ("DirectRunner", "PrismRunner", "PortableRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+
+
+class UsageError(Exception):
+    """A problem the user can fix (bad path, bad config, busy output): one line, exit code 2.
+
+    The message says what is wrong, then after "; " what to do about it.
+    """
 
 
 @dataclass(frozen=True)
@@ -37,9 +62,168 @@ def make_run(
     allow_hosts: list[str] = (),
 ) -> RunContext:
     return RunContext(
-        inputs=tuple(inputs),
-        output=os.path.abspath(output),
+        # Workers read the inputs, and a portable runner's SDK workers need not share the
+        # launcher's working folder: relative paths are resolved here, at launch.
+        inputs=tuple(path if path_scheme(path) else os.path.abspath(path) for path in inputs),
+        output=output if path_scheme(output) else os.path.abspath(output),
         index_files=tuple(index_files),
         feeds=tuple(feeds),
         allow_hosts=tuple(allow_hosts),
     )
+
+
+# ---------------------------------------------------------------- validation at launch
+
+
+def validate_options(
+    paths: list[str],
+    output: str,
+    config_path: str | None,
+    beam_args: list[str],
+    enrich: bool = True,
+    feeds: list[str] = (),
+    streaming: bool = False,
+):
+    """Everything a user can get wrong, checked before the graph is built.
+
+    Returns ``(config, PipelineOptions)``; raises ``UsageError`` on the first problem found.
+    """
+    options = validate_beam_args(beam_args)
+    for path in paths:
+        _check_input(path)
+    cfg = load_checked_config(config_path, enrich)
+    if streaming and not feeds and not cfg.feeds.sources:
+        raise UsageError("--streaming needs feeds; give --feeds URL... or feeds.sources in the config")
+    if not streaming and not paths and not feeds and not cfg.feeds.sources:
+        raise UsageError("nothing to read; give input paths, --feeds, or feeds.sources in the config")
+    _check_output(output)
+    return cfg, options
+
+
+def validate_beam_args(beam_args: list[str]):
+    """Beam pipeline options: no unknown (misspelt) option, a runner that exists and can load."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    options = PipelineOptions(list(beam_args))
+    known = options.get_all_options()
+    unknown = [name for name in options.get_all_options(retain_unknown_options=True) if name not in known]
+    if unknown:
+        flag = "--" + unknown[0]
+        close = difflib.get_close_matches(unknown[0], list(known), n=1)
+        hint = f"did you mean --{close[0]}?" if close else "newsbeam run --help lists newsbeam's options"
+        raise UsageError(f"unknown option {flag} (neither newsbeam's nor Beam's); {hint}")
+    runner = options.view_as(StandardOptions).runner
+    if runner:
+        _check_runner(runner, StandardOptions.ALL_KNOWN_RUNNERS)
+    return options
+
+
+def _check_runner(name: str, known_paths: tuple[str, ...]) -> None:
+    by_name = {path.rsplit(".", 1)[-1].lower(): path for path in known_paths}
+    path = by_name.get(name.lower()) or by_name.get(name.lower() + "runner") or name
+    if "." not in path:
+        close = difflib.get_close_matches(name, _SUGGESTED_RUNNERS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(
+            f"unknown runner {name!r}; {hint}use one of {', '.join(_SUGGESTED_RUNNERS)} "
+            "or the module.Class path of a Beam runner"
+        )
+    if "dataflow" in path.lower():
+        _require_extra("gs", "--runner=DataflowRunner")
+    module, cls = path.rsplit(".", 1)
+    try:
+        found = hasattr(importlib.import_module(module), cls)
+    except ImportError as exc:
+        raise UsageError(
+            f"runner {name} cannot be loaded ({exc}); check the module.Class path, or install the Beam extra it needs"
+        ) from exc
+    if not found:
+        raise UsageError(f"runner {name}: {module} has no {cls}; check the module.Class path")
+
+
+def path_scheme(path: str) -> str | None:
+    """``gs`` for ``gs://bucket/x``; None for a local path."""
+    head, sep, _ = path.partition("://")
+    return head.lower() if sep and head.isalpha() else None
+
+
+def _require_extra(scheme: str, what: str) -> None:
+    module, extra = _FILESYSTEM_EXTRAS[scheme]
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise UsageError(
+            f"{what} needs Beam's {scheme}:// support, which is not installed; "
+            f"install it with: pip install 'apache-beam[{extra}]'"
+        ) from exc
+
+
+def _check_remote(path: str, what: str) -> None:
+    scheme = path_scheme(path)
+    if scheme in _FILESYSTEM_EXTRAS:
+        _require_extra(scheme, f"{what} {path}")
+        return
+    raise UsageError(
+        f"{what} {path}: Beam has no {scheme}:// filesystem; use a local path or "
+        f"one of {', '.join(s + '://' for s in _FILESYSTEM_EXTRAS)}"
+    )
+
+
+def _check_input(path: str) -> None:
+    if path_scheme(path):
+        _check_remote(path, "input")
+    elif not os.path.lexists(path):
+        # A value written "--option value" lands among the paths; Beam wants "--option=value".
+        hint = "" if os.sep in path else " (write Beam options as --name=value)"
+        raise UsageError(f"input path does not exist: {path}; check the path{hint}")
+
+
+def _check_output(output: str) -> None:
+    """The output folder exists (or is created) and a file can be written in it."""
+    if path_scheme(output):
+        _check_remote(output, "output")
+        return
+    try:
+        os.makedirs(output, exist_ok=True)
+        probe = os.path.join(output, f".newsbeam-write-test-{uuid.uuid4().hex[:8]}")
+        with open(probe, "w", encoding="utf-8") as handle:
+            handle.write("ok")
+        os.remove(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"cannot write to output folder {output} ({reason}); choose another --output") from exc
+
+
+def load_checked_config(config_path: str | None, enrich: bool) -> NewsbeamConfig:
+    try:
+        cfg = load_config(config_path)
+    except FileNotFoundError as exc:
+        raise UsageError(f"config file not found: {config_path}; check the --config path") from exc
+    except (IsADirectoryError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"config {config_path} is not a YAML file ({first_line}); see configs/local.yaml") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UsageError(
+            f"bad config {config_path}: {where}: {first['msg']}; configs/local.yaml lists every key with its default"
+        ) from exc
+    if not enrich:
+        cfg = cfg.model_copy(update={"enrich": cfg.enrich.model_copy(update={"enabled": False})})
+    return cfg
+
+
+def require_output_folder(output: str, command: str) -> str:
+    """``query``/``report``/``replay`` read a folder a run wrote; anything else is a usage error."""
+    from pipeline.views import is_output_folder
+
+    if path_scheme(output):
+        raise UsageError(f"{command} reads a local output folder, not {output}; copy it locally first")
+    if not os.path.isdir(output):
+        raise UsageError(f"output folder not found: {output}; give the --output folder of a newsbeam run")
+    if not is_output_folder(output):
+        raise UsageError(
+            f"{output} is not a newsbeam output folder (no articles/ or _runs/ in it); "
+            f"give the --output folder of a newsbeam run, or make one with: newsbeam run INPUT --output {output}"
+        )
+    return os.path.abspath(output)

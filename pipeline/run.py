@@ -1,7 +1,8 @@
-"""Launch one batch run: validate, build the graph, run it, commit the output, account.
+"""Launch one run: validate, build the graph, run it (reporting progress), commit the output, account.
 
 This is the launcher half of the CLI, importable by tests and benchmarks:
-``run(paths, output, ...)`` returns the summary as a dict.
+``run(paths, output, ...)`` returns the summary as a dict; pass ``progress=ProgressSettings()``
+to print progress lines while it runs.
 """
 
 from __future__ import annotations
@@ -11,35 +12,24 @@ import os
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
-from pydantic import ValidationError
 
 from pipeline.graph import build, state_dir
-from pipeline.options import RunContext, make_run
-from pipeline.summary import account, format_summary, library_versions, metric_counters, stage_seconds
-from schemas.config import NewsbeamConfig, load_config
+from pipeline.options import RunContext, UsageError, make_run, validate_options
+from pipeline.progress import ProgressSettings, report_progress
+from pipeline.summary import (
+    account,
+    format_summary,
+    largest_clusters,
+    library_versions,
+    metric_counters,
+    stage_rows,
+    stage_seconds,
+    top_outlets,
+)
 from schemas.tables import SCHEMA_VERSION, TABLES
 from transforms.write import commit_run, expire_index, index_files, read_table, staging_root, write_manifest
 
 LOCK_FILE = "_lock"
-
-
-class UsageError(Exception):
-    """A problem the user can fix (bad path, bad config, busy output): one line, exit code 2."""
-
-
-def load_checked_config(config_path: str | None, enrich: bool) -> NewsbeamConfig:
-    try:
-        cfg = load_config(config_path)
-    except FileNotFoundError as exc:
-        raise UsageError(f"config file not found: {config_path}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"bad config {config_path}: {where}: {first['msg']}") from exc
-    if not enrich:
-        cfg = cfg.model_copy(update={"enrich": cfg.enrich.model_copy(update={"enabled": False})})
-    return cfg
 
 
 class _OutputLock:
@@ -80,13 +70,9 @@ def run(
     run_ctx: RunContext | None = None,
     feeds: list[str] = (),
     allow_hosts: list[str] = (),
+    progress: ProgressSettings | None = None,
 ) -> dict:
-    for path in paths:
-        if not os.path.lexists(path):
-            raise UsageError(f"input path does not exist: {path}")
-    cfg = load_checked_config(config_path, enrich)
-    if not paths and not feeds and not cfg.feeds.sources:
-        raise UsageError("nothing to read: give input paths, --feeds, or feeds.sources in the config")
+    cfg, options = validate_options(paths, output, config_path, beam_args or [], enrich, feeds)
     today = dt.datetime.now(dt.timezone.utc).date()
     run_ctx = run_ctx or make_run(
         paths,
@@ -95,13 +81,13 @@ def run(
         feeds,
         allow_hosts,
     )
-    options = PipelineOptions(beam_args or [])
     started = time.perf_counter()
     with _OutputLock(run_ctx.output, run_ctx.run_id):
         pipeline = beam.Pipeline(options=options)
         build(pipeline, cfg, run_ctx)
-        result = pipeline.run()
-        result.wait_until_finish()
+        with report_progress(progress, run_ctx.output, run_ctx.run_id):
+            result = pipeline.run()
+            result.wait_until_finish()
         counters = metric_counters(result)
         staged = {table: read_table(staging_root(run_ctx.output, run_ctx.run_id), table) for table in TABLES}
         replaced = commit_run(run_ctx.output, run_ctx.run_id)
@@ -137,29 +123,28 @@ def run_streaming(
     allow_hosts: list[str] = (),
     poll_interval: float = 300.0,
     max_polls: int | None = None,
+    progress: ProgressSettings | None = None,
 ) -> dict:
     """Poll feeds until ``max_polls`` (or Ctrl-C), writing windowed files as it goes."""
     from apache_beam.options.pipeline_options import StandardOptions
 
     from pipeline.streaming import build_streaming
 
-    cfg = load_checked_config(config_path, enrich)
-    if not feeds and not cfg.feeds.sources:
-        raise UsageError("--streaming needs feeds: give --feeds or feeds.sources in the config")
     if poll_interval <= 0:
-        raise UsageError("--poll-interval must be positive")
+        raise UsageError("--poll-interval must be positive; give the seconds between polls")
+    cfg, options = validate_options([], output, config_path, beam_args or [], enrich, feeds, streaming=True)
     run_ctx = make_run([], output, feeds=feeds, allow_hosts=allow_hosts)
-    options = PipelineOptions(beam_args or [])
     options.view_as(StandardOptions).streaming = True
     started = time.perf_counter()
     with _OutputLock(run_ctx.output, run_ctx.run_id):
         pipeline = beam.Pipeline(options=options)
         build_streaming(pipeline, cfg, run_ctx, poll_interval, max_polls)
-        result = pipeline.run()
-        try:
-            result.wait_until_finish()
-        except KeyboardInterrupt:
-            result.cancel()
+        with report_progress(progress, run_ctx.output, run_ctx.run_id):
+            result = pipeline.run()
+            try:
+                result.wait_until_finish()
+            except KeyboardInterrupt:
+                result.cancel()
         counters = metric_counters(result)
     wall = time.perf_counter() - started
     written = {table: _rows_of_run(run_ctx.output, table, run_ctx.run_id) for table in TABLES}
@@ -178,6 +163,9 @@ def _finish(run_ctx, cfg, options, tables: dict, counters: dict, wall: float, ex
     """Account for a finished run, write its manifest, and format the summary."""
     accounting = account(tables, counters)
     seconds = stage_seconds(counters)
+    stages = stage_rows(accounting, seconds, cfg.enrich.enabled)
+    outlets = top_outlets(tables["articles"], tables["duplicates"])
+    clusters = largest_clusters(tables["articles"], tables["duplicates"])
     manifest = {
         "run_id": run_ctx.run_id,
         "schema_version": SCHEMA_VERSION,
@@ -190,11 +178,14 @@ def _finish(run_ctx, cfg, options, tables: dict, counters: dict, wall: float, ex
         "accounting": accounting,
         "counters": counters,
         "stage_seconds": seconds,
+        "stages": stages,
+        "top_outlets": outlets,
+        "largest_clusters": clusters,
         "wall_seconds": round(wall, 3),
         **extra,
     }
     manifest_path = write_manifest(run_ctx.output, run_ctx.run_id, manifest)
-    text = format_summary(run_ctx.run_id, run_ctx.output, accounting, seconds, wall)
+    text = format_summary(run_ctx.run_id, run_ctx.output, accounting, stages, outlets, clusters, wall)
     return {**manifest, "manifest_path": manifest_path, "text": text}
 
 

@@ -26,6 +26,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from pipeline.options import RunContext
+from pipeline.progress import tap_progress
 from schemas.config import NewsbeamConfig
 from schemas.feeds_config import FeedConfig
 from transforms.clean import CleanDocuments
@@ -169,6 +170,7 @@ def build_streaming(
         | "AllErrors" >> beam.Flatten()
         | "CompleteErrors" >> beam.Map(complete_error_row, run.run_id, run.ingested_at)
     )
+    tap_progress(run, fetched.documents, canonical, duplicates, errors)
     tables = {
         "articles": canonical | "NoReuseInStreaming" >> beam.Map(lambda a: {"wire_share": 0.0, **a}),
         "entities": entities,
