@@ -72,6 +72,12 @@ def test_a_bare_surname_joins_the_one_person_with_that_surname():
     assert ids["Peskov"] == ids["Dmitry Peskov"]
 
 
+def test_a_person_mention_without_name_words_is_linked_on_its_own():
+    # Seen on a real Japanese-quoted page: the model tagged the closing bracket "」" PERSON.
+    ids = ids_of([("」", 1), ("Mr", 1), ("Dmitry Peskov", 3)])
+    assert len({ids["」"], ids["Mr"], ids["Dmitry Peskov"]}) == 3
+
+
 def test_short_names_of_other_labels_merge_only_on_equal_keys():
     links = link_entities(
         [NameCount("GPE", n, 1) for n in ("Iran", "Oran", "Oman")]

@@ -150,10 +150,11 @@ def _same_person(a: _Person, b: _Person) -> bool:
 
 
 def _person_clusters(records: list[NameCount]) -> list[list[NameCount]]:
-    people = []
+    people, unnamed = [], []
     for record in records:
         words = name_words("PERSON", record.canonical)
-        if not words:
+        if not words:  # punctuation or titles only ("」", "Mr"): its own entity, never merged
+            unnamed.append([record])
             continue
         given = translit_key(words[0]) if len(words) >= 2 else ""
         people.append(_Person(record, given, translit_key(words[-1])))
@@ -182,7 +183,7 @@ def _person_clusters(records: list[NameCount]) -> list[list[NameCount]]:
         else:  # spellings of a surname no full name explains ("Zelensky", "Zelenskiy")
             bare_clusters.setdefault(("surname", person.surname), []).append(person)
     clusters += bare_clusters.values()
-    return [[p.record for p in cluster] for cluster in clusters]
+    return [[p.record for p in cluster] for cluster in clusters] + unnamed
 
 
 def _key_clusters(label: str, records: list[NameCount]) -> list[list[NameCount]]:
