@@ -1,17 +1,24 @@
-"""The throughput benchmark's corpus generator: deterministic, realistic pages, honest ground truth.
+"""The throughput benchmark's pieces: the corpus generator (deterministic, realistic pages, honest
+ground truth), the plain baseline script it is compared with, and the invocation that prints the figures.
 
-Only the generator is tested here; timings are measured by ``benchmarks/throughput.py``, never asserted.
+Timings are measured by ``benchmarks/throughput.py``, never asserted.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import re
+import subprocess
+import sys
 
+import duckdb
 import pytest
 import trafilatura
 
 from benchmarks.corpus import PAGES_DIR, generate_corpus
+from benchmarks.throughput import BASELINE_SCRIPT, REPO
 
 
 def page_texts(out_dir, truth) -> dict[str, str]:
@@ -94,3 +101,67 @@ def test_an_earlier_corpus_in_the_folder_is_refused(tmp_path):
     generate_corpus(2, tmp_path, copy_share=0.0, seed=1, eval_dir=None)
     with pytest.raises(FileExistsError):
         generate_corpus(2, tmp_path, copy_share=0.0, seed=1, eval_dir=None)
+
+
+def read_dataset(root, table: str, columns: str) -> list[tuple]:
+    return duckdb.sql(
+        f"select {columns} from read_parquet('{root / table}/**/*.parquet', hive_partitioning=true)"
+    ).fetchall()
+
+
+def test_baseline_script_writes_articles_and_entities_and_only_the_planted_copies_as_duplicates(tmp_path):
+    truth = generate_corpus(10, tmp_path / "corpus", copy_share=0.2, seed=13, eval_dir=None)
+    out = tmp_path / "out"
+    command = [sys.executable, str(BASELINE_SCRIPT), str(tmp_path / "corpus" / PAGES_DIR), "--output", str(out)]
+    subprocess.run([*command, "--workers", "2"], check=True, capture_output=True, timeout=300)
+
+    pages = {page["file"]: page for page in truth["pages"]}
+    articles = read_dataset(out, "articles", "doc_id, source, title, text, cast(date as varchar)")
+    kept = {os.path.basename(source): (doc_id, title, date) for doc_id, source, title, _text, date in articles}
+    assert sorted(kept) == sorted(name for name, page in pages.items() if not page["copy_of"])
+    for name, (_doc_id, title, date) in kept.items():
+        assert (title, date) == (pages[name]["title"], pages[name]["published_at"][:10])
+
+    duplicates = read_dataset(out, "duplicates", "source, duplicate_of")
+    file_of = {doc_id: name for name, (doc_id, _title, _date) in kept.items()}
+    assert {os.path.basename(source): file_of[original] for source, original in duplicates} == {
+        copy: pages[copy]["copy_of"] for copy in truth["copies"]
+    }
+
+    text_of = {doc_id: text for doc_id, _source, _title, text, _date in articles}
+    entities = read_dataset(out, "entities", 'doc_id, text, label, start, "end"')
+    assert {doc_id for doc_id, *_ in entities} == set(text_of)  # every article has named entities
+    assert {label for _doc_id, _text, label, _start, _end in entities} >= {"PERSON", "ORG", "GPE"}
+    for doc_id, text, _label, start, end in entities:  # offsets point into the article text
+        assert text_of[doc_id][start:end] == text
+
+
+@pytest.mark.slow
+def test_one_invocation_prints_every_figure_with_its_target_and_writes_them_to_json(tmp_path):
+    command = [sys.executable, "benchmarks/throughput.py", "--generate", "6", "--workers", "1", "2"]
+    finished = subprocess.run(
+        [*command, "--compare-script", "--results", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    result = json.loads((tmp_path / "throughput-6.json").read_text(encoding="utf-8"))
+    measured = {item["name"]: item for item in result["figures"] if item["value"] is not None}
+    required = {"docs_per_second_full", "docs_per_second_no_enrich", "speedup", "peak_rss_mb", "newsbeam_over_script"}
+    assert required <= set(measured)
+    printed = finished.stdout.splitlines()
+    for item in measured.values():
+        line = next(line for line in printed if line.startswith(f"  {item['what']}: {item['value']:g} {item['unit']}"))
+        if item["target"] is None:
+            assert item["met"] is None and "no target" in line
+            continue
+        op, bound = item["target"].split()
+        assert item["met"] == (item["value"] >= float(bound) if op == ">=" else item["value"] < float(bound))
+        assert f"target {item['target']}: {'met' if item['met'] else 'NOT met'}" in line
+    runs = {(run["tool"], run["workers"], run["enrich"]) for run in result["runs"]}
+    assert runs == {(tool, w, True) for tool in ("newsbeam", "script") for w in (1, 2)} | {
+        ("newsbeam", 2, False),
+        ("script", 2, False),
+    }
