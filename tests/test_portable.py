@@ -187,6 +187,13 @@ def test_every_config_profile_loads_with_the_strict_loader():
         load_config(profile)  # raises on a misspelt key or a bad value
 
 
+def test_the_local_profile_states_the_defaults():
+    # configs/local.yaml is documented as "these are the defaults": users copy it to start a profile.
+    from schemas.config import NewsbeamConfig
+
+    assert load_config(REPO / "configs" / "local.yaml") == NewsbeamConfig()
+
+
 def _template_entry_point():
     spec = importlib.util.spec_from_file_location("flex_template_main", FLEX_TEMPLATE / "main.py")
     module = importlib.util.module_from_spec(spec)

@@ -3,7 +3,11 @@
 Steps, each a plain function below and wrapped by ``CleanDocuments``:
 
 1. HTML pages go through trafilatura (``extract_html``): main text plus title, authors,
-   date and site name. Plain text is taken as it is.
+   date and site name. Plain text is taken as it is. Hostile pages are stopped three ways:
+   pages over ``max_html_chars`` are not extracted (``too_large``), pages nested deeper than
+   any real page (``MAX_HTML_DEPTH``) are refused (``too_deep``), and an extraction still
+   running after ``extract_timeout_s`` is interrupted (``extract_timeout``, see
+   ``call_with_time_limit``).
 2. ``normalise_text``: Unicode NFC, whitespace collapsed per line, one paragraph per line.
 3. ``remove_boilerplate_lines``: whole lines that are promos, cross-promo headlines, photo
    captions or wire credits are dropped; the credited agencies (and an inline
@@ -20,13 +24,16 @@ mentions an agency ("…, first reported Reuters.") is prose and stays.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import hashlib
 import re
+import threading
 import unicodedata
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import apache_beam as beam
@@ -58,7 +65,83 @@ class CleanError(Exception):
         self.message = message
 
 
+# ---------------------------------------------------------------- time limit
+
+_Result = TypeVar("_Result")
+
+
+class TimeLimitExceeded(Exception):
+    """A call stopped by ``call_with_time_limit``."""
+
+
+class _Interrupted(BaseException):
+    # A BaseException, so that a library's own ``except Exception`` cannot swallow it.
+    pass
+
+
+def _raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Make ``exception`` raise in the thread at its next bytecode; None withdraws one still pending."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), None if exception is None else ctypes.py_object(exception)
+    )
+
+
+def call_with_time_limit(function: Callable[[], _Result], seconds: float) -> _Result:
+    """``function()``, stopped with ``TimeLimitExceeded`` once it has run ``seconds``.
+
+    Beam runs DoFns on worker threads, where ``signal.alarm`` cannot be used, and a call
+    abandoned in another thread would keep burning the CPU. So a timer raises an exception
+    inside the calling thread itself (``PyThreadState_SetAsyncExc``): the extraction unwinds
+    and the CPU is free. Python code stops at once; a C call already running (an lxml parse, a
+    regex) finishes first, which the ``max_html_chars`` cap keeps short (measured: under 0.5 s
+    past the limit on a 10 MB page).
+    """
+    try:
+        return _call_interruptibly(function, seconds)
+    except _Interrupted:
+        raise TimeLimitExceeded(f"stopped after {seconds:g} s") from None
+
+
+def _call_interruptibly(function: Callable[[], _Result], seconds: float) -> _Result:
+    thread_id = threading.get_ident()
+    running, fired = [True], threading.Event()
+
+    def interrupt() -> None:
+        if running[0]:
+            fired.set()
+            _raise_in_thread(thread_id, _Interrupted)
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        return function()
+    finally:
+        running[0] = False
+        timer.cancel()
+        timer.join()  # after this the timer cannot fire any more
+        if fired.is_set():
+            _raise_in_thread(thread_id, None)  # fired as the call returned: not delivered yet
+
+
 # ---------------------------------------------------------------- HTML extraction
+
+# Real pages nest 10 to 60 elements deep. libxml2 silently drops whatever lies deeper than
+# 255 levels, so a page past this depth is hostile or already cut short by the parser.
+MAX_HTML_DEPTH = 200
+
+
+@lru_cache(maxsize=1)
+def _nested_too_deep():
+    """A compiled XPath, true when an element lies deeper than ``MAX_HTML_DEPTH`` (compiled once:
+    compiling the 200-step path costs more than extracting a page)."""
+    from lxml import etree
+
+    return etree.XPath(f"boolean({'/'.join(['*'] * MAX_HTML_DEPTH)})")
+
+
+class HtmlTooDeep(ValueError):
+    """A page nested deeper than ``MAX_HTML_DEPTH`` elements."""
 
 
 def extract_html(html: str, url: str | None = None) -> dict:
@@ -66,7 +149,8 @@ def extract_html(html: str, url: str | None = None) -> dict:
 
     Returns ``{"text", "title", "authors", "published_at", "outlet", "url", "language"}``;
     ``published_at`` is an aware UTC datetime or None. Raises ``ValueError("no article text")``
-    when trafilatura finds no main text.
+    when trafilatura finds no main text, and ``HtmlTooDeep`` for a page nested deeper than
+    ``MAX_HTML_DEPTH``.
     """
     import trafilatura
     from trafilatura.settings import set_date_params
@@ -76,6 +160,11 @@ def extract_html(html: str, url: str | None = None) -> dict:
     tree = load_html(html) if html and html.strip() else None
     if tree is None:
         raise ValueError("no article text")
+    if _nested_too_deep()(tree):
+        raise HtmlTooDeep(
+            f"elements nested more than {MAX_HTML_DEPTH} levels deep; no real page does that, and the "
+            "parser drops what lies past 255 levels"
+        )
     # set_date_params() stamps today's date as the latest acceptable one, so build it per call.
     date_params = {**set_date_params(True), "outputformat": _HTML_DATE_FORMAT}
     document = trafilatura.bare_extraction(
@@ -150,7 +239,8 @@ def normalise_text(text: str) -> str:
 
     Paragraphs are joined with ``"\\n"``. Punctuation and quotes are left as the author wrote them.
     """
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text or ""))
+    # Invisible characters go before NFC: "e", U+200B, U+0301 composes to "é" only once they are gone.
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text or ""))
     lines = (_WHITESPACE_RUN.sub(" ", line).strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
@@ -584,7 +674,10 @@ def canonical_url(url: str | None) -> str | None:
     if url is None or not url.strip():
         return None
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[" : a broken IPv6 literal
+        return url
     if not parts.scheme or not parts.netloc:
         return url  # not an absolute URL: nothing to normalise safely
     scheme = parts.scheme.lower()
@@ -598,11 +691,7 @@ def canonical_url(url: str | None) -> str | None:
     netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
     if parts.username or parts.password:
         netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
-    query = "&".join(
-        pair
-        for pair in parts.query.split("&")
-        if pair and not _is_tracking_param(pair.split("=", 1)[0])
-    )
+    query = "&".join(pair for pair in parts.query.split("&") if pair and not _is_tracking_param(pair.split("=", 1)[0]))
     path = parts.path.rstrip("/")
     return urlunsplit((scheme, netloc, path, query, ""))
 
@@ -621,13 +710,33 @@ def make_doc_id(url: str | None, text: str) -> str:
 # ---------------------------------------------------------------- one document
 
 
+def _extract_within_limits(html: str, url: str | None, cfg: CleanConfig) -> dict:
+    """``extract_html`` under the size cap and the time limit; failures as CleanError."""
+    if len(html) > cfg.max_html_chars:
+        raise CleanError("too_large", f"{len(html)} characters of HTML, over max_html_chars {cfg.max_html_chars}")
+    try:
+        return call_with_time_limit(lambda: extract_html(html, url), cfg.extract_timeout_s)
+    except TimeLimitExceeded as exc:
+        message = f"HTML extraction {exc} (extract_timeout_s {cfg.extract_timeout_s:g})"
+        raise CleanError("extract_timeout", message) from exc
+    except HtmlTooDeep as exc:
+        raise CleanError("too_deep", str(exc)) from exc
+    except ValueError as exc:
+        raise CleanError("no_article_text", f"HTML extraction found no article text ({exc})") from exc
+
+
 def clean_document(raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.datetime) -> dict:
     """One raw document (from the read stage) as an article record without the dedup fields.
 
     ``removed_lines`` counts the boilerplate lines dropped plus a first line that only repeated
     the title.
-    Raises ``CleanError`` with error_type ``empty`` (no content), ``no_article_text`` (HTML
-    without main text), ``unsupported_format`` or ``too_short`` (< ``cfg.min_words`` words left).
+    The publication date is the raw document's own (sidecar, JSON), else the page's, else
+    when a crawler fetched it (``fetched_at``, from a WARC record: date_source ``fetch``), else
+    the ingestion time.
+    Raises ``CleanError`` with error_type ``empty`` (no content), ``too_large`` (HTML over
+    ``cfg.max_html_chars``), ``too_deep`` (see ``extract_html``), ``extract_timeout`` (HTML
+    extraction ran over ``cfg.extract_timeout_s``), ``no_article_text`` (HTML without main
+    text), ``unsupported_format`` or ``too_short`` (< ``cfg.min_words`` words left).
     """
     content = raw.get("content") or ""
     if not content.strip():
@@ -635,10 +744,7 @@ def clean_document(raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.dat
     doc_format = raw.get("format")
     found: dict = {}
     if doc_format == "html":
-        try:
-            found = extract_html(content, raw.get("url"))
-        except ValueError as exc:
-            raise CleanError("no_article_text", f"HTML extraction found no article text ({exc})") from exc
+        found = _extract_within_limits(content, raw.get("url"), cfg)
         body = found["text"]
     elif doc_format == "text":
         body = content
@@ -651,9 +757,7 @@ def clean_document(raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.dat
     removed_lines += title_lines
     word_count = count_words(text)
     if word_count < cfg.min_words:
-        raise CleanError(
-            "too_short", f"{word_count} words after cleaning, fewer than min_words={cfg.min_words}"
-        )
+        raise CleanError("too_short", f"{word_count} words after cleaning, fewer than min_words={cfg.min_words}")
 
     # The user's metadata (sidecar, JSON record) wins over what the page itself claims.
     url = raw.get("url") or found.get("url")
@@ -663,6 +767,8 @@ def clean_document(raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.dat
         date_source = raw.get("date_source") or "metadata"
     elif found.get("published_at") is not None:
         published_at, date_source = found["published_at"], "html"
+    elif raw.get("fetched_at") is not None:
+        published_at, date_source = parse_timestamp(raw["fetched_at"]), "fetch"
     else:
         published_at, date_source = None, "ingestion"
     ingested_at = parse_timestamp(ingested_at)

@@ -1,23 +1,32 @@
 """Read stage: paths from the command line -> raw document records, and an error row for
 every input that cannot become one.
 
-Nothing is silently lost. An *input* is a file, one line of a ``.jsonl`` file, or one item
-of a top-level JSON array; each becomes exactly one raw document or exactly one error row
-(``schemas.tables.error_row(source, "read", ...)``), so ``read_inputs`` counts both.
+Nothing is silently lost. An *input* is a file, one line of a ``.jsonl`` file, one item of a
+top-level JSON array, or one HTML response record of a WARC/ARC file; each becomes exactly one
+raw document or exactly one error row (``schemas.tables.error_row(source, "read", ...)``), so
+``read_inputs`` counts both. WARC records that are not HTML pages (requests, images, redirects)
+are no inputs: they are counted as ``read_skipped_<reason>``, as blank JSONL lines are skipped.
 
 Formats, by extension: ``.txt`` (plain text), ``.html``/``.htm``, ``.json`` (one object or a
 list of objects with a string ``text`` or ``html``), ``.jsonl`` (one such object per line,
-blank lines ignored). ``NAME.meta.json`` beside ``NAME.txt``/``.html``/``.htm`` is a sidecar:
-metadata for its partner, not an input of its own.
+blank lines ignored), ``.warc``/``.arc`` (``transforms/warc.py``). Each may be gzip-compressed
+(``.jsonl.gz``, ``.warc.gz``...); decompressed content is capped at ``max_file_bytes`` and read
+in chunks, so a gzip bomb stops at the cap. ``NAME.meta.json`` beside ``NAME.txt``/``.html``/
+``.htm`` is a sidecar: metadata for its partner, not an input of its own.
 
 Raw document (a plain dict, consumed by ``transforms/clean.py``)::
 
     {"source", "format": "text"|"html", "content", "encoding", "url", "title", "outlet",
      "authors", "published_at": aware UTC datetime | None, "date_source": "sidecar"|"json"|None}
 
+plus ``"fetched_at"`` (aware UTC datetime) when a crawler saved the page: the WARC-Date.
+
+``source`` is the path as a valid UTF-8 string: bytes of a file name that are not UTF-8 are
+shown as ``\\xNN`` (Parquet strings must be UTF-8).
+
 Error types: ``unreadable``, ``too_large``, ``unsupported_type``, ``orphan_sidecar``,
 ``invalid_sidecar``, ``empty``, ``binary``, ``undecodable``, ``invalid_json``,
-``invalid_record``, ``exception``.
+``invalid_record``, ``corrupt`` (a broken gzip stream or WARC record), ``exception``.
 
 Paths are local filesystem paths (discovery lists folders with ``os``), read on the workers.
 """
@@ -25,11 +34,13 @@ Paths are local filesystem paths (discovery lists folders with ``os``), read on 
 from __future__ import annotations
 
 import codecs
+import gzip
 import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -44,7 +55,12 @@ METRICS_NAMESPACE = "newsbeam"
 STAGE = "read"
 SIDECAR_SUFFIX = ".meta.json"
 # Extension -> how the file is read. A configured extension missing here has no reader.
-READERS = {".txt": "text", ".html": "html", ".htm": "html", ".json": "json", ".jsonl": "jsonl"}
+READERS = {
+    ".txt": "text", ".html": "html", ".htm": "html", ".json": "json", ".jsonl": "jsonl",
+    ".warc": "warc", ".arc": "warc",
+}  # fmt: skip
+# Any readable type may come gzip-compressed: "feed.jsonl.gz" is read as ".jsonl".
+GZIP_SUFFIX = ".gz"
 SIDECAR_PARTNERS = (".txt", ".html", ".htm")
 
 # UTF-32 before UTF-16: the UTF-32 LE BOM starts with the UTF-16 LE one.
@@ -87,10 +103,21 @@ _CHARSET_SNIFF_BYTES = 4096
 # Valid UTF-8 multi-byte characters needed per invalid sequence to call a file damaged UTF-8.
 _MULTIBYTE_PER_DAMAGED_BYTE = 10
 _HEAD_BYTES = 1024
+# UTF-16 without a BOM: ASCII-range characters (spaces, digits, punctuation at least) put a NUL
+# in one byte of their pair and never in the other; binary data has NULs in both.
+_UTF16_SNIFF_BYTES = 65536
+_UTF16_MIN_NUL_SHARE = 0.1
+_UTF16_MAX_OTHER_SIDE_NULS = 0.05
+_UTF16_MAX_CONTROL_SHARE = 0.01
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DecodeError(ValueError):
     """Bytes that no encoding we trust turns into text."""
+
+
+class CorruptError(ValueError):
+    """A compressed stream or archive record that cannot be read as its format says."""
 
 
 # ---------------------------------------------------------------- discovery
@@ -100,8 +127,29 @@ def _is_sidecar(path: str) -> bool:
     return path.lower().endswith(SIDECAR_SUFFIX)
 
 
-def _extension(path: str) -> str:
-    return os.path.splitext(path)[1].lower()
+def file_type(path: str) -> tuple[str, bool]:
+    """(extension that says the format, gzip-compressed?): "a.jsonl.gz" -> (".jsonl", True)."""
+    stem, ext = os.path.splitext(path)
+    if ext.lower() == GZIP_SUFFIX:
+        return os.path.splitext(stem)[1].lower(), True
+    return ext.lower(), False
+
+
+def source_name(path: str) -> str:
+    """``path`` as a valid UTF-8 string for the ``source`` column.
+
+    A file name that is not UTF-8 reaches Python with its bad bytes smuggled in as lone
+    surrogates (PEP 383), which no Parquet writer accepts; they are shown as ``\\xNN``.
+    """
+    try:
+        return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name produced
+        return _LONE_SURROGATE.sub("\ufffd", path)
+
+
+def valid_text(text: str) -> str:
+    """``text`` without lone surrogates (JSON's ``"\\ud800"`` makes them), which UTF-8 cannot hold."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _identity(path: str) -> str:
@@ -252,10 +300,36 @@ def _damaged_utf8(data: bytes) -> str | None:
     return None
 
 
+def utf16_without_bom(data: bytes) -> str | None:
+    """``"utf-16-le"``/``"utf-16-be"`` when ``data`` is UTF-16 text that lacks a BOM, else None.
+
+    Decided on the NUL bytes of the first 64 KB (on one side of the byte pairs only), then
+    confirmed by a strict decode of the whole file into text with (almost) no control characters.
+    """
+    sample = data[:_UTF16_SNIFF_BYTES]
+    pairs = len(sample) // 2
+    if not pairs or len(data) % 2:
+        return None
+    nuls_at_even, nuls_at_odd = sample[0::2].count(0), sample[1::2].count(0)
+    if nuls_at_odd >= _UTF16_MIN_NUL_SHARE * pairs and nuls_at_even <= _UTF16_MAX_OTHER_SIDE_NULS * nuls_at_odd:
+        encoding = "utf-16-le"  # "A" is b"A\x00"
+    elif nuls_at_even >= _UTF16_MIN_NUL_SHARE * pairs and nuls_at_odd <= _UTF16_MAX_OTHER_SIDE_NULS * nuls_at_even:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    controls = sum(1 for ch in text if ch < " " and ch not in "\n\r\t\f")
+    return encoding if controls <= _UTF16_MAX_CONTROL_SHARE * len(text) else None
+
+
 def decode_bytes(data: bytes, is_html: bool = False) -> tuple[str, str]:
-    """``(text, encoding)``: a BOM first, then strict UTF-8, then UTF-8 with a few damaged
-    bytes (replaced by U+FFFD), then (HTML) a declared ``<meta charset>`` that decodes
-    cleanly, then charset-normalizer's best guess. Raises DecodeError when nothing fits.
+    """``(text, encoding)``: a BOM first, then UTF-16 without a BOM, then strict UTF-8, then
+    UTF-8 with a few damaged bytes (replaced by U+FFFD), then (HTML) a declared
+    ``<meta charset>`` that decodes cleanly, then charset-normalizer's best guess. Raises
+    DecodeError when nothing fits.
     """
     for bom, name in _BOMS:
         if data.startswith(bom):
@@ -265,6 +339,10 @@ def decode_bytes(data: bytes, is_html: bool = False) -> tuple[str, str]:
                 return body.decode(name), name
             except UnicodeDecodeError as exc:
                 raise DecodeError(f"starts with a {name} byte order mark but is not valid {name}: {exc}") from exc
+    if b"\x00" in data[:_UTF16_SNIFF_BYTES]:
+        wide = utf16_without_bom(data)
+        if wide is not None:
+            return data.decode(wide), wide
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -293,8 +371,8 @@ def binary_reason(data: bytes) -> str | None:
     for magic in _BINARY_MAGIC:
         if data.startswith(magic):
             return f"file signature {magic[:8]!r} of a binary format"
-    # UTF-16/32 text is full of NULs; its BOM says so.
-    if b"\x00" in data and not _has_text_bom(data):
+    # UTF-16/32 text is full of NULs; its BOM says so, or their places in the byte pairs do.
+    if b"\x00" in data and not _has_text_bom(data) and utf16_without_bom(data) is None:
         return "contains NUL bytes"
     return None
 
@@ -315,8 +393,9 @@ def excerpt_of(content: bytes | str) -> str:
 # ---------------------------------------------------------------- reading one input
 
 
-def _error(source: str, error_type: str, message: str, excerpt: bytes | str = "") -> tuple[str, dict]:
-    return "error", error_row(source, STAGE, error_type, message, excerpt_of(excerpt))
+def read_error(source: str, error_type: str, message: str, excerpt: bytes | str = "") -> tuple[str, dict]:
+    """A ``("error", row)`` result of the read stage; source and message made valid UTF-8."""
+    return "error", error_row(source_name(source), STAGE, error_type, source_name(message), excerpt_of(excerpt))
 
 
 def _read_head(path: str) -> bytes:
@@ -328,20 +407,37 @@ def _read_head(path: str) -> bytes:
         return b""
 
 
-def _raw_document(source: str, fmt: str, content: str, encoding: str, meta: DocumentMeta | None, date_source: str):
+def raw_document(
+    source: str,
+    fmt: str,
+    content: str,
+    encoding: str,
+    meta: DocumentMeta | None,
+    date_source: str,
+    fetched_at=None,
+) -> tuple[str, dict]:
+    """A ``("document", raw_doc)`` result; every string made valid UTF-8 (see ``valid_text``).
+    ``fetched_at`` (a crawl time) is set only when given."""
     meta = meta or DocumentMeta()
-    return {
-        "source": source,
+
+    def valid(value: str | None) -> str | None:
+        return None if value is None else valid_text(value)
+
+    document = {
+        "source": source_name(source),
         "format": fmt,
-        "content": content,
+        "content": valid_text(content),
         "encoding": encoding,
-        "url": meta.url,
-        "title": meta.title,
-        "outlet": meta.outlet,
-        "authors": list(meta.authors),
+        "url": valid(meta.url),
+        "title": valid(meta.title),
+        "outlet": valid(meta.outlet),
+        "authors": [valid_text(a) for a in meta.authors],
         "published_at": meta.published,
         "date_source": date_source if meta.published is not None else None,
     }
+    if fetched_at is not None:
+        document["fetched_at"] = fetched_at
+    return "document", document
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -380,35 +476,35 @@ def _read_markup(path: str, fmt: str, data: bytes, sidecar: str | None, cfg: Rea
     try:
         content, encoding = decode_bytes(data, is_html=fmt == "html")
     except DecodeError as exc:
-        return [_error(path, "undecodable", str(exc), data)]
+        return [read_error(path, "undecodable", str(exc), data)]
     if not content.strip():
-        return [_error(path, "empty", "the file holds only whitespace", data)]
+        return [read_error(path, "empty", "the file holds only whitespace", data)]
     meta = None
     if sidecar is not None:
         meta, reason, sidecar_data = _load_sidecar(sidecar, cfg)
         if meta is None:
             # Strict: the user's metadata was wrong, and a document silently missing its
             # date or URL would be worse than one clearly reported.
-            return [_error(path, "invalid_sidecar", reason, sidecar_data)]
-    return [("document", _raw_document(path, fmt, content, encoding, meta, "sidecar"))]
+            return [read_error(path, "invalid_sidecar", reason, sidecar_data)]
+    return [raw_document(path, fmt, content, encoding, meta, "sidecar")]
 
 
 def _json_record(source: str, value: object, encoding: str, raw: str) -> tuple[str, dict]:
     """One JSON value (a file, an array item or a JSONL line) -> a document or an error row."""
     if not isinstance(value, dict):
-        return _error(source, "invalid_record", f"expected a JSON object, got {type(value).__name__}", raw)
+        return read_error(source, "invalid_record", f"expected a JSON object, got {type(value).__name__}", raw)
     try:
         record = JsonDocument.model_validate(value)
     except ValidationError as exc:
-        return _error(source, "invalid_record", _validation_message(exc), raw)
+        return read_error(source, "invalid_record", _validation_message(exc), raw)
     # A non-blank plain text is what the user already extracted; else the HTML.
     if record.text is not None and record.text.strip():
-        return "document", _raw_document(source, "text", record.text, encoding, record, "json")
+        return raw_document(source, "text", record.text, encoding, record, "json")
     if record.html is not None and record.html.strip():
-        return "document", _raw_document(source, "html", record.html, encoding, record, "json")
+        return raw_document(source, "html", record.html, encoding, record, "json")
     if record.text is None and record.html is None:
-        return _error(source, "invalid_record", "needs a string field 'text' or 'html'", raw)
-    return _error(source, "empty", "'text'/'html' holds only whitespace", raw)
+        return read_error(source, "invalid_record", "needs a string field 'text' or 'html'", raw)
+    return read_error(source, "empty", "'text'/'html' holds only whitespace", raw)
 
 
 def _compact_json(value: object) -> str:
@@ -422,16 +518,16 @@ def _read_json(path: str, data: bytes) -> list[tuple[str, dict]]:
     try:
         text, encoding = decode_bytes(data)
     except DecodeError as exc:
-        return [_error(path, "undecodable", str(exc), data)]
+        return [read_error(path, "undecodable", str(exc), data)]
     if not text.strip():
-        return [_error(path, "empty", "the file holds only whitespace", data)]
+        return [read_error(path, "empty", "the file holds only whitespace", data)]
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        return [_error(path, "invalid_json", f"not valid JSON: {exc}", text)]
+        return [read_error(path, "invalid_json", f"not valid JSON: {exc}", text)]
     if isinstance(value, list):
         if not value:
-            return [_error(path, "empty", "the JSON array has no items", text)]
+            return [read_error(path, "empty", "the JSON array has no items", text)]
         return [_json_record(f"{path}#{i}", item, encoding, _compact_json(item)) for i, item in enumerate(value)]
     return [_json_record(path, value, encoding, text)]
 
@@ -443,7 +539,7 @@ def _jsonl_lines(data: bytes) -> Iterator[tuple[int, bytes, tuple[str, str] | De
     UTF-8 is first tried in the encoding guessed once for the whole file (one file, one
     encoding, and one guess instead of one per line).
     """
-    if _has_text_bom(data) and not data.startswith(codecs.BOM_UTF8):
+    if (_has_text_bom(data) and not data.startswith(codecs.BOM_UTF8)) or utf16_without_bom(data):
         # UTF-16/32 cannot be split on the byte b"\n": decode the whole file first.
         text, encoding = decode_bytes(data)
         for number, line in enumerate(text.split("\n"), start=1):
@@ -482,12 +578,12 @@ def _read_jsonl(path: str, data: bytes) -> list[tuple[str, dict]]:
     try:
         lines = list(_jsonl_lines(data))
     except DecodeError as exc:
-        return [_error(path, "undecodable", str(exc), data)]
+        return [read_error(path, "undecodable", str(exc), data)]
     out = []
     for number, raw, decoded in lines:
         source = f"{path}#L{number}"
         if isinstance(decoded, DecodeError):
-            out.append(_error(source, "undecodable", str(decoded), raw))
+            out.append(read_error(source, "undecodable", str(decoded), raw))
             continue
         line, encoding = decoded
         if not line.strip():
@@ -495,11 +591,11 @@ def _read_jsonl(path: str, data: bytes) -> list[tuple[str, dict]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            out.append(_error(source, "invalid_json", f"line {number} is not valid JSON: {exc}", line))
+            out.append(read_error(source, "invalid_json", f"line {number} is not valid JSON: {exc}", line))
             continue
         out.append(_json_record(source, value, encoding, line))
     if not out:
-        return [_error(path, "empty", "the file holds no JSON lines", data)]
+        return [read_error(path, "empty", "the file holds no JSON lines", data)]
     return out
 
 
@@ -511,52 +607,68 @@ def _orphan_reason(sidecar: str) -> str:
     return f"no {'/'.join(SIDECAR_PARTNERS)} document beside this sidecar to apply it to"
 
 
-def _read_input(path: str, sidecar: str | None, cfg: ReadConfig) -> list[tuple[str, dict]]:
+def _read_capped(path: str, gzipped: bool, cap: int) -> bytes:
+    """At most ``cap + 1`` bytes of the file, decompressed in chunks when ``gzipped`` (so a
+    gzip bomb costs ``cap`` bytes, not its expanded size). Raises OSError, or CorruptError."""
+    with open(path, "rb") as handle:
+        if not gzipped:
+            return handle.read(cap + 1)
+        try:
+            with gzip.GzipFile(fileobj=handle) as stream:
+                return stream.read(cap + 1)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise CorruptError(f"not a valid gzip stream: {exc}") from exc
+
+
+def _read_input(path: str, sidecar: str | None, cfg: ReadConfig) -> Iterable[tuple[str, dict]]:
     try:
         info = os.stat(path)
     except FileNotFoundError:
         reason = "broken symlink" if os.path.islink(path) else "file no longer exists"
-        return [_error(path, "unreadable", reason)]
-    except OSError as exc:
-        return [_error(path, "unreadable", f"cannot stat: {exc.strerror or exc}")]
+        return [read_error(path, "unreadable", reason)]
+    except OSError as exc:  # permissions, a symlink loop (ELOOP), a name too long
+        return [read_error(path, "unreadable", f"cannot stat: {exc.strerror or exc}")]
     if stat.S_ISDIR(info.st_mode):
-        return [_error(path, "unreadable", "a folder that cannot be listed")]
+        return [read_error(path, "unreadable", "a folder that cannot be listed")]
     if not stat.S_ISREG(info.st_mode):
         # Opening a FIFO or device would block or never end.
-        return [_error(path, "unreadable", "not a regular file")]
+        return [read_error(path, "unreadable", "not a regular file")]
 
     if _is_sidecar(path):
-        return [_error(path, "orphan_sidecar", _orphan_reason(path), _read_head(path))]
-    ext = _extension(path)
+        return [read_error(path, "orphan_sidecar", _orphan_reason(path), _read_head(path))]
+    ext, gzipped = file_type(path)
     understood = {e.lower() for e in cfg.extensions}
     if ext not in understood or ext not in READERS:
-        label = ext or "no extension"
-        return [
-            _error(
-                path,
-                "unsupported_type",
-                f"{label} is not a readable type ({', '.join(sorted(understood & set(READERS)))})",
-                _read_head(path),
-            )
-        ]
+        label = (ext + GZIP_SUFFIX if gzipped else ext) or "no extension"
+        readable = ", ".join(sorted(understood & set(READERS)))
+        message = f"{label} is not a readable type ({readable}, each optionally {GZIP_SUFFIX})"
+        return [read_error(path, "unsupported_type", message, _read_head(path))]
+    kind = READERS[ext]
+    if kind == "warc":
+        from transforms.warc import read_warc  # warcio is only needed for archives
+
+        # An archive streams record by record: its size is no limit, each record's is.
+        return read_warc(path, cfg)
     if info.st_size > cfg.max_file_bytes:
         message = f"{info.st_size} bytes, over max_file_bytes {cfg.max_file_bytes}"
-        return [_error(path, "too_large", message, _read_head(path))]
+        return [read_error(path, "too_large", message, _read_head(path))]
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(cfg.max_file_bytes + 1)
+        data = _read_capped(path, gzipped, cfg.max_file_bytes)
+    except CorruptError as exc:
+        return [read_error(path, "corrupt", str(exc), _read_head(path))]
     except OSError as exc:
-        return [_error(path, "unreadable", f"cannot read: {exc.strerror or exc}")]
-    if len(data) > cfg.max_file_bytes:  # grew since stat, or a file whose size stat does not know
-        return [_error(path, "too_large", f"over max_file_bytes {cfg.max_file_bytes}", data)]
+        return [read_error(path, "unreadable", f"cannot read: {exc.strerror or exc}")]
+    if len(data) > cfg.max_file_bytes:
+        # Grew since stat, a file whose size stat does not know, or decompresses past the cap.
+        over = "decompresses to more than" if gzipped else "over"
+        return [read_error(path, "too_large", f"{over} max_file_bytes {cfg.max_file_bytes}", data[:_HEAD_BYTES])]
     if not data:
-        return [_error(path, "empty", "the file is empty")]
+        return [read_error(path, "empty", "the file is empty")]
     reason = binary_reason(data)
     if reason is not None:
-        return [_error(path, "binary", reason, data)]
+        return [read_error(path, "binary", reason, data)]
 
-    kind = READERS[ext]
     if kind == "json":
         return _read_json(path, data)
     if kind == "jsonl":
@@ -564,46 +676,62 @@ def _read_input(path: str, sidecar: str | None, cfg: ReadConfig) -> list[tuple[s
     return _read_markup(path, kind, data, sidecar, cfg)
 
 
-def read_input(path: str, sidecar: str | None, cfg: ReadConfig) -> list[tuple[str, dict]]:
-    """One discovered input -> ``[("document", raw_doc) | ("error", error_row), ...]``.
+def iter_input(path: str, sidecar: str | None, cfg: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """One discovered input -> ``("document", raw_doc)``, ``("error", error_row)`` and, for
+    archives, ``("skipped", {"source", "reason"})`` items, streamed.
 
-    A file gives one item; a JSONL file one per non-blank line; a JSON array one per item.
-    Never raises: an unexpected failure becomes one "exception" error row for the file.
+    A file gives one item; a JSONL file one per non-blank line; a JSON array one per item;
+    a WARC/ARC file one per record. Never raises: an unexpected failure becomes one
+    "exception" error row (after the items already given, for an archive).
     """
     try:
-        return _read_input(path, sidecar, cfg)
+        yield from _read_input(path, sidecar, cfg)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
-        return [_error(path, "exception", f"{type(exc).__name__}: {exc}")]
+        yield read_error(path, "exception", f"{type(exc).__name__}: {exc}")
+
+
+def read_input(path: str, sidecar: str | None, cfg: ReadConfig) -> list[tuple[str, dict]]:
+    """``iter_input`` as a list."""
+    return list(iter_input(path, sidecar, cfg))
 
 
 # ---------------------------------------------------------------- Beam wrappers
 
 
 class ReadInputFn(beam.DoFn):
-    """``{"path", "sidecar"}`` -> raw documents, and error rows on the "errors" output."""
+    """``{"path", "sidecar"}`` (file system bytes) -> raw documents, and error rows on the
+    "errors" output."""
 
     def __init__(self, cfg: ReadConfig):
         self._cfg = cfg
         self._inputs = Metrics.counter(METRICS_NAMESPACE, "read_inputs")
         self._documents = Metrics.counter(METRICS_NAMESPACE, "read_documents")
-        self._rejected: dict[str, object] = {}
+        self._by_reason: dict[str, object] = {}
         self._clock = StageClock("read")
 
-    def _rejected_counter(self, error_type: str):
-        if error_type not in self._rejected:
-            self._rejected[error_type] = Metrics.counter(METRICS_NAMESPACE, f"read_rejected_{error_type}")
-        return self._rejected[error_type]
+    def _counter(self, name: str):
+        if name not in self._by_reason:
+            self._by_reason[name] = Metrics.counter(METRICS_NAMESPACE, name)
+        return self._by_reason[name]
 
     def process(self, item: dict):
-        with self._clock.timing():
-            results = read_input(item["path"], item.get("sidecar"), self._cfg)
-        for kind, record in results:
+        sidecar = item.get("sidecar")
+        results = iter_input(os.fsdecode(item["path"]), None if sidecar is None else os.fsdecode(sidecar), self._cfg)
+        while True:
+            # Timed per item: an archive streams its records out between reads.
+            with self._clock.timing():
+                kind, record = next(results, (None, None))
+            if kind is None:
+                return
+            if kind == "skipped":
+                self._counter(f"read_skipped_{record['reason']}").inc()
+                continue
             self._inputs.inc()
             if kind == "document":
                 self._documents.inc()
                 yield record
             else:
-                self._rejected_counter(record["error_type"]).inc()
+                self._counter(f"read_rejected_{record['error_type']}").inc()
                 yield beam.pvalue.TaggedOutput("errors", record)
 
 
@@ -620,7 +748,11 @@ class ReadDocuments(beam.PTransform):
         self._cfg = cfg
 
     def expand(self, pbegin):
-        inputs = discover_inputs(self._paths, self._cfg.extensions)
+        # As bytes: Beam's coders need valid UTF-8, and a file name need not be.
+        inputs = [
+            {"path": os.fsencode(i["path"]), "sidecar": None if i["sidecar"] is None else os.fsencode(i["sidecar"])}
+            for i in discover_inputs(self._paths, self._cfg.extensions)
+        ]
         result = (
             pbegin
             | "ListInputs" >> beam.Create(inputs)
