@@ -541,8 +541,10 @@ def _credit_line_credits(line: str) -> list[str] | None:
 
 def agency_only(text: str) -> list[str]:
     """The agencies of a text that names nothing else ("— AP", "PA News", "Reuters staff"); else []."""
+    if len(text.split()) > 12:  # checked first: most lines are prose, and the agency regex is the cost
+        return []
     agencies = known_agencies(text)
-    if not agencies or len(text.split()) > 12:
+    if not agencies:
         return []
     residue = _AGENCY_ALIAS.sub(" ", text)
     if all(t.isdigit() or t.casefold() in _AGENCY_LINE_FILLER for t in _WORD_TOKEN.findall(residue)):
@@ -651,13 +653,15 @@ def _language_identifier():
 # py3langid labels a few varieties with ISO 639-3 codes; these have an ISO 639-1 parent.
 _LANGUAGE_PARENT = {"ary": "ar", "arz": "ar", "uzs": "uz", "gug": "gn", "yue": "zh", "wuu": "zh", "fuv": "ff"}
 MIN_LANGUAGE_CONFIDENCE = 0.5
+LANGUAGE_SAMPLE_CHARS = 2000
 
 
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of the text's language, or None when unsure or it has no 639-1 code."""
     if not text or not any(ch.isalpha() for ch in text):
         return None
-    label, confidence = _language_identifier().classify(text)
+    # The opening is enough to tell a language, and scoring is linear in the length.
+    label, confidence = _language_identifier().classify(text[:LANGUAGE_SAMPLE_CHARS])
     label = _LANGUAGE_PARENT.get(label, label)
     if confidence < MIN_LANGUAGE_CONFIDENCE or len(label) != 2:
         return None
