@@ -147,8 +147,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:<22} " + "  ".join(f"{k}={v}" for k, v in results[name].items()))
     gain = results["clean_stage"]["mean_page_f1"] - results["extract_html"]["mean_page_f1"]
     results["boilerplate_gain"] = round(gain, 4)
-    print(f"mean page F1: clean stage {results['clean_stage']['mean_page_f1']} "
-          f"vs extract_html alone {results['extract_html']['mean_page_f1']} ({gain:+.4f})")
+    print(
+        f"mean page F1: clean stage {results['clean_stage']['mean_page_f1']} "
+        f"vs extract_html alone {results['extract_html']['mean_page_f1']} ({gain:+.4f})"
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return results

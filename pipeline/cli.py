@@ -220,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML profile (default: built-in defaults, the same as configs/local.yaml)",
     )
+    replay.add_argument("--no-enrich", action="store_true", help="skip entities and numbers (default: enrich)")
+    replay.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="let this host through the private/loopback address refusal, as in run (repeatable; default: none)",
+    )
     _add_reporting_options(replay)
     return parser
 
@@ -327,7 +335,14 @@ def _replay(args: argparse.Namespace, beam_args: list[str]) -> int:
     validate_beam_args(beam_args)
     from pipeline.replay import replay
 
-    summary = replay(output, args.config, beam_args, args.quiet)
+    summary = replay(
+        output,
+        args.config,
+        beam_args,
+        args.quiet,
+        enrich=False if args.no_enrich else None,
+        allow_hosts=args.allow_host,
+    )
     _print_summary(summary, args)
     return 0 if summary["accounting"]["balanced"] else EXIT_FAILED
 

@@ -79,6 +79,10 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
     if write:
         tap_progress(run, documents, canonical, duplicates, errors)
         for name, rows in tables.items():
-            _ = rows | f"Write{name.capitalize()}" >> WriteTable(name, run.output, run.run_id, cfg.write)
-        _ = index_rows | "WriteSignatureIndex" >> WriteTable(INDEX_TABLE, run.output, run.run_id, cfg.write)
+            _ = rows | f"Write{name.capitalize()}" >> WriteTable(
+                name, run.output, run.run_id, cfg.write, run.ingested_at
+            )
+        _ = index_rows | "WriteSignatureIndex" >> WriteTable(
+            INDEX_TABLE, run.output, run.run_id, cfg.write, run.ingested_at
+        )
     return tables

@@ -7,6 +7,8 @@ to print progress lines while it runs.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -27,38 +29,29 @@ from pipeline.summary import (
     top_outlets,
 )
 from schemas.tables import SCHEMA_VERSION, TABLES
-from transforms.write import commit_run, expire_index, index_files, read_table, staging_root, write_manifest
+from transforms.write import (
+    OutputError,
+    OutputLock,
+    check_output_schema,
+    commit_run,
+    expire_index,
+    index_files,
+    read_table,
+    staging_root,
+    write_manifest,
+)
 
-LOCK_FILE = "_lock"
 
-
-class _OutputLock:
-    """One run at a time per output folder; a second one stops with a clear message."""
-
-    def __init__(self, output: str, run_id: str):
-        self._path = os.path.join(output, LOCK_FILE)
-        self._run_id = run_id
-
-    def __enter__(self):
-        os.makedirs(os.path.dirname(self._path), exist_ok=True)
-        try:
-            fd = os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError as exc:
-            with open(self._path, encoding="utf-8", errors="replace") as handle:
-                holder = handle.read().strip()
-            raise UsageError(
-                f"output {os.path.dirname(self._path)} is in use by run {holder or '?'}; "
-                f"wait for it, or delete {self._path} if that run is dead"
-            ) from exc
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"{self._run_id} pid={os.getpid()}\n")
-        return self
-
-    def __exit__(self, *exc_info):
-        try:
-            os.remove(self._path)
-        except FileNotFoundError:
-            pass
+@contextlib.contextmanager
+def _output_lock(output: str, run_id: str):
+    """Hold the output folder for one run: the lock (a dead run's commit finished or undone)
+    and its tables checked to be of this schema version, before anything is built."""
+    try:
+        with OutputLock(output, run_id):
+            check_output_schema(output)
+            yield
+    except OutputError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def run(
@@ -74,15 +67,13 @@ def run(
 ) -> dict:
     cfg, options = validate_options(paths, output, config_path, beam_args or [], enrich, feeds)
     today = dt.datetime.now(dt.timezone.utc).date()
-    run_ctx = run_ctx or make_run(
-        paths,
-        output,
-        index_files(os.path.abspath(output), cfg.dedup.index_retention_days, today),
-        feeds,
-        allow_hosts,
-    )
+    run_ctx = run_ctx or make_run(paths, output, (), feeds, allow_hosts)
     started = time.perf_counter()
-    with _OutputLock(run_ctx.output, run_ctx.run_id):
+    with _output_lock(run_ctx.output, run_ctx.run_id):
+        # Listed under the lock: taking it may have finished a dead run's commit.
+        if not run_ctx.index_files:
+            listed = index_files(run_ctx.output, cfg.dedup.index_retention_days, today)
+            run_ctx = dataclasses.replace(run_ctx, index_files=tuple(listed))
         pipeline = beam.Pipeline(options=options)
         build(pipeline, cfg, run_ctx)
         with report_progress(progress, run_ctx.output, run_ctx.run_id):
@@ -136,7 +127,7 @@ def run_streaming(
     run_ctx = make_run([], output, feeds=feeds, allow_hosts=allow_hosts)
     options.view_as(StandardOptions).streaming = True
     started = time.perf_counter()
-    with _OutputLock(run_ctx.output, run_ctx.run_id):
+    with _output_lock(run_ctx.output, run_ctx.run_id):
         pipeline = beam.Pipeline(options=options)
         build_streaming(pipeline, cfg, run_ctx, poll_interval, max_polls)
         with report_progress(progress, run_ctx.output, run_ctx.run_id):

@@ -12,6 +12,14 @@ import pyarrow.compute as pc
 # stages annotate an article that is still kept (e.g. NLP failed on it).
 REJECTING_STAGES = ("read", "clean", "dedup")
 STAGE_ORDER = ("read", "clean", "dedup", "enrich", "write")
+
+
+def rejects_input(stage: str, error_type: str) -> bool:
+    """An error row that stands for a lost input: read, clean and dedup errors, and a write
+    "encode" error (the input's article or duplicate row could not be written)."""
+    return stage in REJECTING_STAGES or (stage, error_type) == ("write", "encode")
+
+
 # How many outlets and clusters the summary lists.
 TOP = 5
 UNKNOWN_OUTLET = "(unknown)"
@@ -40,7 +48,8 @@ def account(tables: dict[str, pa.Table], counters: dict[str, int]) -> dict:
     """The run's outcome per input and the accounting check inputs = articles + duplicates + rejected."""
     errors = tables["errors"]
     stages = Counter(errors.column("stage").to_pylist()) if errors.num_rows else Counter()
-    rejected = sum(n for stage, n in stages.items() if stage in REJECTING_STAGES)
+    kinds = zip(errors.column("stage").to_pylist(), errors.column("error_type").to_pylist())
+    rejected = sum(1 for stage, error_type in kinds if rejects_input(stage, error_type))
     articles, duplicates = tables["articles"].num_rows, tables["duplicates"].num_rows
     outcomes = articles + duplicates + rejected
     inputs = counters.get("read_inputs", outcomes)

@@ -450,8 +450,8 @@ def test_clean_documents_transform_splits_articles_and_errors(seed_documents, se
 
 def test_error_rows_carry_the_reason_and_an_excerpt():
     p = TestPipeline()
-    _, errors = p | beam.Create([text_document("Too short to keep.", source="s.txt")]) | CleanDocuments(
-        CFG, RUN_ID, INGESTED
+    _, errors = (
+        p | beam.Create([text_document("Too short to keep.", source="s.txt")]) | CleanDocuments(CFG, RUN_ID, INGESTED)
     )
     assert_that(
         errors,
