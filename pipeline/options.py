@@ -171,8 +171,12 @@ def _check_remote(path: str, what: str) -> None:
 
 def _check_input(path: str) -> None:
     if path_scheme(path):
-        _check_remote(path, "input")
-    elif not os.path.lexists(path):
+        # Outputs go through Beam's filesystems; input discovery and reading are local so far.
+        raise UsageError(
+            f"input {path}: reading input files from {path_scheme(path)}:// is not supported yet; "
+            "copy them to a local or mounted folder (e.g. gcsfuse), or read feeds with --feeds"
+        )
+    if not os.path.lexists(path):
         # A value written "--option value" lands among the paths; Beam wants "--option=value".
         hint = "" if os.sep in path else " (write Beam options as --name=value)"
         raise UsageError(f"input path does not exist: {path}; check the path{hint}")

@@ -14,7 +14,6 @@ runs until stopped (Ctrl-C, or the runner's cancel).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -54,7 +53,7 @@ class PollFeedsFn(FetchingDoFn):
         from transforms.http import load_validator_state
 
         super().setup()
-        self._validators = load_validator_state(self._state_dir) if os.path.isdir(self._state_dir) else {}
+        self._validators = load_validator_state(self._state_dir)
 
     def process(self, _tick) -> Iterator:
         from transforms.feeds import entry_source, read_feed_source

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import struct
 import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
@@ -104,6 +105,17 @@ def word_shingles(words: list[str], size: int) -> list[str]:
 def shingle_hash(shingle: str) -> int:
     """Stable 64-bit hash (Python's ``hash`` differs between worker processes)."""
     return int.from_bytes(hashlib.blake2b(shingle.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def pack_hashes(hashes: Iterable[int]) -> bytes:
+    """64-bit hashes as 8 little-endian bytes each: how sketches travel between workers and
+    sit in streaming state (a list of Python ints costs a coder call per int, at every shuffle)."""
+    values = list(hashes)
+    return struct.pack(f"<{len(values)}Q", *values)
+
+
+def unpack_hashes(packed: bytes) -> list[int]:
+    return list(struct.unpack(f"<{len(packed) // 8}Q", packed))
 
 
 def passage_spans(text: str, shared: frozenset[int], size: int) -> list[tuple[int, int]]:
@@ -430,15 +442,17 @@ class _SketchFn(beam.DoFn):
             signature = minhash_signature(shingle_list, cfg.num_perm, cfg.seed)
             sequence = [shingle_hash(s) for s in shingle_list]
             doc_id = article["doc_id"]
-            sketch = {
-                "seq": sequence,
-                "words": hash_words(words),
-                "rank": canonical_rank(article),
-                "outlet": outlet_name(article),
-            }
+            rank, outlet = canonical_rank(article), outlet_name(article)
             bands = band_keys(signature, cfg.bands)
             anchor_list = anchors(sequence, cfg.anchor_modulus)
-            entry = index_entry(article, sketch, bands, cfg.anchor_modulus)
+            entry = index_entry(article, sequence, rank, outlet, bands, cfg.anchor_modulus)
+            # Packed: a sketch travels once per candidate pair it is in, through two joins.
+            sketch = {
+                "seq": pack_hashes(sequence),
+                "words": pack_hashes(hash_words(words)),
+                "rank": rank,
+                "outlet": outlet,
+            }
         yield beam.pvalue.TaggedOutput("sketches", (doc_id, sketch))
         yield beam.pvalue.TaggedOutput("index", entry)
         for key in bands:
@@ -447,17 +461,17 @@ class _SketchFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput("anchors", (anchor, doc_id))
 
 
-def index_entry(article: dict, sketch: dict, bands: list[str], modulus: int) -> dict:
+def index_entry(article: dict, sequence: list[int], rank: tuple, outlet: str, bands: list[str], modulus: int) -> dict:
     """What later runs need to recognise a copy of this article: anchors and LSH bands, not text."""
-    timestamp = sketch["rank"][0]
+    timestamp = rank[0]
     return {
         "doc_id": article["doc_id"],
         "cluster_id": article["doc_id"],
         "source": article["source"],
-        "outlet": sketch["outlet"],
+        "outlet": outlet,
         "published_ts": None if timestamp == float("inf") else timestamp,
-        "text_chars": -sketch["rank"][1],
-        "anchors": anchor_sequence(sketch["seq"], modulus),
+        "text_chars": -rank[1],
+        "anchors": anchor_sequence(sequence, modulus),
         "bands": bands,
         "date": article["ingested_at"].strftime("%Y-%m-%d"),
     }
@@ -467,7 +481,7 @@ def indexed_sketch(entry: dict) -> dict:
     """An index row as a sketch: sampled (anchors only), with the cluster it was published in."""
     timestamp = entry["published_ts"] if entry["published_ts"] is not None else float("inf")
     return {
-        "seq": list(entry["anchors"]),
+        "seq": pack_hashes(entry["anchors"]),
         "rank": (timestamp, -int(entry["text_chars"]), entry["doc_id"]),
         "outlet": entry["outlet"],
         "sampled": True,
@@ -476,9 +490,9 @@ def indexed_sketch(entry: dict) -> dict:
 
 
 def read_index_file(path: str) -> Iterator[dict]:
-    import pyarrow.parquet as pq
+    from transforms.write import read_parquet_file  # Beam's filesystems: the index may be on gs://
 
-    yield from pq.read_table(path).to_pylist()
+    yield from read_parquet_file(path).to_pylist()
 
 
 def _indexed_outputs(entry: dict, new_ids: dict, new_sources: dict) -> Iterator:
@@ -524,11 +538,17 @@ class _ClassifyFn(beam.DoFn):
     def process(self, pair_with_sketches: tuple[tuple[str, str], dict]):
         (a, b), sketches = pair_with_sketches
         with self._clock.timing():
-            relation = classify_pair(sketches["a"], sketches["b"], self._cfg)
+            relation = classify_pair(unpacked(sketches["a"]), unpacked(sketches["b"]), self._cfg)
         if relation is None:
             return
         ends = {a: _slim(sketches["a"]), b: _slim(sketches["b"])}
         yield {"a": a, "b": b, **relation, "ends": ends}
+
+
+def unpacked(sketch: dict) -> dict:
+    """A sketch as ``classify_pair`` reads it: hash lists instead of packed bytes."""
+    lists = {key: unpack_hashes(sketch[key]) for key in ("seq", "words") if key in sketch}
+    return {**sketch, **lists}
 
 
 def _slim(sketch: dict) -> dict:

@@ -52,7 +52,6 @@ Differences from the batch stage, by design:
 from __future__ import annotations
 
 import hashlib
-import struct
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -74,8 +73,10 @@ from transforms.dedup import (
     duplicate_row,
     minhash_signature,
     outlet_name,
+    pack_hashes,
     shingle_hash,
     shingles,
+    unpack_hashes,
 )
 from transforms.timing import StageClock
 
@@ -92,16 +93,6 @@ MICROS_PER_MILLI = 1_000
 
 
 # ---------------------------------------------------------------- pure functions
-
-
-def pack_hashes(hashes: Iterable[int]) -> bytes:
-    """Shingle hashes as 8 little-endian bytes each: the compact form kept in band state."""
-    values = list(hashes)
-    return struct.pack(f"<{len(values)}Q", *values)
-
-
-def unpack_hashes(packed: bytes) -> list[int]:
-    return list(struct.unpack(f"<{len(packed) // 8}Q", packed))
 
 
 def stream_uid(article: dict, event_micros: int) -> str:

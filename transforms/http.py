@@ -310,24 +310,23 @@ def load_validator_state(state_dir: str) -> dict[str, dict]:
     """``{feed_url: record}`` from ``<state_dir>/feed_validators.json``; {} when absent or unreadable.
 
     A damaged state file costs only unconditional fetches, so it is ignored rather than fatal.
+    State lives beside the output, through Beam's filesystems (so on gs:// too).
     """
-    path = os.path.join(state_dir, STATE_FILE)
+    from transforms.write import join_path, read_bytes
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            state = json.load(handle)
-    except (OSError, ValueError):
+        state = json.loads(read_bytes(join_path(state_dir, STATE_FILE)))
+    except Exception:  # missing, unreadable or damaged: every filesystem raises its own kind
         return {}
     return state if isinstance(state, dict) else {}
 
 
 def save_validator_state(state_dir: str, state: dict[str, dict]) -> str:
-    """Write the state atomically (temporary file, then rename); returns its path."""
-    os.makedirs(state_dir, exist_ok=True)
-    path = os.path.join(state_dir, STATE_FILE)
-    temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(state, handle, indent=1, sort_keys=True)
-    os.replace(temporary, path)
+    """Write the state atomically (whole or not at all); returns its path."""
+    from transforms.write import join_path, write_bytes_atomically
+
+    path = join_path(state_dir, STATE_FILE)
+    write_bytes_atomically(path, json.dumps(state, indent=1, sort_keys=True).encode("utf-8"))
     return path
 
 
@@ -342,19 +341,19 @@ def merge_validator_state(state: dict[str, dict], updates: Iterable[tuple[str, d
 
 
 def pending_dir(state_dir: str, run_id: str) -> str:
-    return os.path.join(state_dir, f"{PENDING_PREFIX}{run_id}")
+    from transforms.write import join_path
+
+    return join_path(state_dir, f"{PENDING_PREFIX}{run_id}")
 
 
 def stage_validator_updates(state_dir: str, run_id: str, updates: list[tuple[str, dict]]) -> str | None:
     """Write one shard of a run's validator updates (a worker's bundle); returns its path."""
+    from transforms.write import join_path, write_bytes_atomically
+
     if not updates:
         return None
-    folder = pending_dir(state_dir, run_id)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{uuid.uuid4().hex}.json")
-    with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
-        json.dump(updates, handle)
-    os.replace(f"{path}.tmp", path)
+    path = join_path(pending_dir(state_dir, run_id), f"{uuid.uuid4().hex}.json")
+    write_bytes_atomically(path, json.dumps(updates).encode("utf-8"))
     return path
 
 
@@ -364,21 +363,19 @@ def commit_validator_state(state_dir: str, run_id: str) -> int:
     Call it from the launcher after the run's tables are committed. Staged updates of other
     runs are deleted: those runs failed, and their validators would hide entries never written.
     """
-    if not os.path.isdir(state_dir):
-        return 0
+    from transforms.write import delete_path, is_local, join_path, matching_files, read_bytes
+
     updates: list[tuple[str, dict]] = []
-    folder = pending_dir(state_dir, run_id)
-    if os.path.isdir(folder):
-        for name in sorted(os.listdir(folder)):
-            if not name.endswith(".json"):
-                continue
-            with open(os.path.join(folder, name), encoding="utf-8") as handle:
-                updates.extend((url, record) for url, record in json.load(handle))
+    for path in matching_files(join_path(pending_dir(state_dir, run_id), "*.json")):
+        updates.extend((url, record) for url, record in json.loads(read_bytes(path)))
     if updates:
         save_validator_state(state_dir, merge_validator_state(load_validator_state(state_dir), updates))
-    for name in os.listdir(state_dir):
-        if name.startswith(PENDING_PREFIX):
-            shutil.rmtree(os.path.join(state_dir, name), ignore_errors=True)
+    for path in matching_files(join_path(state_dir, f"{PENDING_PREFIX}*", "*")):
+        delete_path(path)
+    if is_local(state_dir):  # object stores have no folders to leave behind
+        for name in os.listdir(state_dir) if os.path.isdir(state_dir) else ():
+            if name.startswith(PENDING_PREFIX):
+                shutil.rmtree(os.path.join(state_dir, name), ignore_errors=True)
     return len({url for url, _ in updates})
 
 

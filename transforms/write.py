@@ -141,7 +141,7 @@ def is_local(path: str) -> bool:
     return FileSystems.get_scheme(path) is None
 
 
-def _join(base: str, *parts: str) -> str:
+def join_path(base: str, *parts: str) -> str:
     return FileSystems.join(base, *parts)
 
 
@@ -158,7 +158,7 @@ def _make_parent(path: str) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
 
 
-def _exists(path: str) -> bool:
+def path_exists(path: str) -> bool:
     return FileSystems.exists(path)
 
 
@@ -167,11 +167,11 @@ def _move(source: str, destination: str) -> None:
     FileSystems.rename([source], [destination])
 
 
-def _delete(path: str) -> None:
+def delete_path(path: str) -> None:
     FileSystems.delete([path])
 
 
-def _matching(pattern: str) -> list[str]:
+def matching_files(pattern: str) -> list[str]:
     """Files matching a glob, sorted; hidden ones (temporaries) left out, as ``glob`` does."""
     found = FileSystems.match([pattern])[0].metadata_list
     return sorted(m.path for m in found if not _name(m.path).startswith("."))
@@ -203,7 +203,7 @@ def _readable(path: str) -> Iterator:
         channel.close()
 
 
-def _write_bytes_atomically(path: str, data: bytes) -> None:
+def write_bytes_atomically(path: str, data: bytes) -> None:
     """A small file (a journal, a manifest) that exists whole or not at all."""
     if not is_local(path):
         with _writable(path) as channel:
@@ -218,7 +218,7 @@ def _write_bytes_atomically(path: str, data: bytes) -> None:
     _move(temporary, path)
 
 
-def _read_bytes(path: str) -> bytes:
+def read_bytes(path: str) -> bytes:
     channel = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     try:
         return channel.read()
@@ -233,7 +233,7 @@ def _relative(output: str, path: str) -> str:
 
 
 def _temporary_beside(path: str) -> str:
-    return _join(_parent(path), f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
+    return join_path(_parent(path), f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
 
 
 def _table_schema(table: str) -> pa.Schema:
@@ -257,8 +257,8 @@ def write_parquet_atomically(table: pa.Table, path: str, compression: str = "zst
             pq.write_table(table, sink, compression=compression)
         _move(temporary, path)
     finally:
-        if _exists(temporary):
-            _delete(temporary)
+        if path_exists(temporary):
+            delete_path(temporary)
 
 
 def shard_of(row: dict, table: str, shards: int) -> int:
@@ -269,20 +269,20 @@ def shard_of(row: dict, table: str, shards: int) -> int:
 
 
 def staging_root(output: str, run_id: str) -> str:
-    return _join(output, STAGING_DIR, run_id)
+    return join_path(output, STAGING_DIR, run_id)
 
 
 def table_files(root: str, table: str) -> list[str]:
-    return _matching(_join(root, table, f"{PARTITION_COLUMN}=*", "*.parquet"))
+    return matching_files(join_path(root, table, f"{PARTITION_COLUMN}=*", "*.parquet"))
 
 
-def _read_parquet(path: str, columns: list[str] | None = None) -> pa.Table:
+def read_parquet_file(path: str, columns: list[str] | None = None) -> pa.Table:
     with _readable(path) as source:
         return pq.read_table(source, columns=columns)
 
 
 def _read_columns(path: str, columns: list[str]) -> pa.Table:
-    return _read_parquet(path, columns)
+    return read_parquet_file(path, columns)
 
 
 def _read_column(path: str, column: str) -> pa.Array:
@@ -428,8 +428,8 @@ def write_rows(
         if written:
             _move(temporary, path)
     finally:
-        if _exists(temporary):
-            _delete(temporary)
+        if path_exists(temporary):
+            delete_path(temporary)
     return written, rejected
 
 
@@ -469,7 +469,7 @@ def _plan_commit(output: str, run_id: str) -> _CommitPlan:
     Touches nothing a reader sees: rewritten files go to the staging folder.
     """
     staged_root = staging_root(output, run_id)
-    replaced_dir = _join(staged_root, REPLACED_DIR)
+    replaced_dir = join_path(staged_root, REPLACED_DIR)
     staged = {table: table_files(staged_root, table) for table in WRITTEN_TABLES}
 
     def staged_values(table: str, column: str) -> set[str]:
@@ -488,7 +488,7 @@ def _plan_commit(output: str, run_id: str) -> _CommitPlan:
     own_prefix = f"part-{run_id}-"
     for table, paths in staged.items():
         for path in paths:
-            destination = _join(output, table, _name(_parent(path)), own_prefix + _name(path))
+            destination = join_path(output, table, _name(_parent(path)), own_prefix + _name(path))
             operations.append(["move", _relative(output, path), _relative(output, destination)])
 
     replaced = {table: 0 for table in WRITTEN_TABLES}
@@ -498,7 +498,7 @@ def _plan_commit(output: str, run_id: str) -> _CommitPlan:
         if not removed:
             return
         replaced[table] += removed
-        old = _read_parquet(path)
+        old = read_parquet_file(path)
         # Keep the partition column out of the file, as written.
         if PARTITION_COLUMN in old.column_names:
             old = old.drop_columns([PARTITION_COLUMN])
@@ -506,7 +506,7 @@ def _plan_commit(output: str, run_id: str) -> _CommitPlan:
         if kept.num_rows == 0:
             operations.append(["delete", _relative(output, path)])
             return
-        new_version = _join(replaced_dir, f"{len(operations):06d}.parquet")
+        new_version = join_path(replaced_dir, f"{len(operations):06d}.parquet")
         write_parquet_atomically(kept.replace_schema_metadata(old.schema.metadata), new_version)
         operations.append(["move", _relative(output, new_version), _relative(output, path)])
 
@@ -541,30 +541,30 @@ def _plan_commit(output: str, run_id: str) -> _CommitPlan:
 
 
 def _write_journal(output: str, run_id: str, operations: list[list[str]]) -> str:
-    path = _join(staging_root(output, run_id), JOURNAL_FILE)
-    _write_bytes_atomically(path, json.dumps({"run_id": run_id, "operations": operations}).encode())
+    path = join_path(staging_root(output, run_id), JOURNAL_FILE)
+    write_bytes_atomically(path, json.dumps({"run_id": run_id, "operations": operations}).encode())
     return path
 
 
 def _apply_journal(output: str, journal_path: str) -> None:
     """Run a commit journal's renames and deletes; each is skipped when already done."""
-    operations = json.loads(_read_bytes(journal_path))["operations"]
+    operations = json.loads(read_bytes(journal_path))["operations"]
     for operation in operations:
         if operation[0] == "move":
-            source, destination = (_join(output, p) for p in operation[1:])
-            if _exists(source):
+            source, destination = (join_path(output, p) for p in operation[1:])
+            if path_exists(source):
                 _move(source, destination)
         else:
-            path = _join(output, operation[1])
-            if _exists(path):
-                _delete(path)
+            path = join_path(output, operation[1])
+            if path_exists(path):
+                delete_path(path)
     _remove_staging(output, _parent(journal_path))
 
 
 def _remove_staging(output: str, staged_root: str) -> None:
     if not is_local(staged_root):
-        for path in FileSystems.match([_join(staged_root, "**")])[0].metadata_list:
-            _delete(path.path)
+        for path in FileSystems.match([join_path(staged_root, "**")])[0].metadata_list:
+            delete_path(path.path)
         return
     shutil.rmtree(staged_root, ignore_errors=True)
     staging_parent = os.path.join(output, STAGING_DIR)
@@ -574,10 +574,10 @@ def _remove_staging(output: str, staged_root: str) -> None:
 
 def _staged_runs(output: str) -> list[str]:
     """Run ids with something in the staging folder."""
-    staging = _join(output, STAGING_DIR)
+    staging = join_path(output, STAGING_DIR)
     if is_local(staging):
         return sorted(os.listdir(staging)) if os.path.isdir(staging) else []
-    found = FileSystems.match([_join(staging, "**")])[0].metadata_list
+    found = FileSystems.match([join_path(staging, "**")])[0].metadata_list
     return sorted({_relative(staging, m.path).split("/", 1)[0] for m in found})
 
 
@@ -602,17 +602,17 @@ def recover_output(output: str) -> dict[str, list[str]]:
     done: dict[str, list[str]] = {"rolled_forward": [], "rolled_back": []}
     for run_id in _staged_runs(output):
         staged_root = staging_root(output, run_id)
-        journal = _join(staged_root, JOURNAL_FILE)
-        if _exists(journal):
+        journal = join_path(staged_root, JOURNAL_FILE)
+        if path_exists(journal):
             _apply_journal(output, journal)
             done["rolled_forward"].append(run_id)
         else:
             _remove_staging(output, staged_root)
             done["rolled_back"].append(run_id)
     for table in WRITTEN_TABLES:
-        pattern = _join(output, table, f"{PARTITION_COLUMN}=*", f"{TEMPORARY_PREFIX}*")
+        pattern = join_path(output, table, f"{PARTITION_COLUMN}=*", f"{TEMPORARY_PREFIX}*")
         for leftover in FileSystems.match([pattern])[0].metadata_list:
-            _delete(leftover.path)
+            delete_path(leftover.path)
     return done
 
 
@@ -670,7 +670,7 @@ class OutputLock:
 
     def __init__(self, output: str, run_id: str, warn: Callable[[str], None] = _warn_on_stderr):
         self._output = output
-        self._path = _join(output, LOCK_FILE)
+        self._path = join_path(output, LOCK_FILE)
         self._run_id = run_id
         self._warn = warn
         self._fd: int | None = None
@@ -713,9 +713,9 @@ class OutputLock:
     def _enter_object_store(self) -> None:
         """An object store has no lock: the lock object's existence stands for one, without
         the guarantee an OS lock gives (two runs starting together may both go on)."""
-        if _exists(self._path):
-            raise self._busy(_parse_holder(_read_bytes(self._path).decode("utf-8", "replace")))
-        _write_bytes_atomically(self._path, self._record())
+        if path_exists(self._path):
+            raise self._busy(_parse_holder(read_bytes(self._path).decode("utf-8", "replace")))
+        write_bytes_atomically(self._path, self._record())
 
     def __enter__(self) -> OutputLock:
         if not is_local(self._output):
@@ -739,8 +739,8 @@ class OutputLock:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if _exists(self._path):
-            _delete(self._path)
+        if path_exists(self._path):
+            delete_path(self._path)
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -792,7 +792,7 @@ def expire_index(output: str, retention_days: int, today: dt.date) -> int:
     removed = 0
     for path in table_files(output, INDEX_TABLE):
         if _partition_date(path) < oldest:
-            _delete(path)
+            delete_path(path)
             removed += 1
             folder = _parent(path)
             if is_local(folder) and not os.listdir(folder):
@@ -812,7 +812,7 @@ def _write_encode_errors(
         complete_error_row(encode_error_row(row, table, reason, value), run_id, ingested_at)
         for row, reason, value in rejected
     ]
-    path = _join(root, "errors", f"{PARTITION_COLUMN}={ingested_at:%Y-%m-%d}", f"{name}.parquet")
+    path = join_path(root, "errors", f"{PARTITION_COLUMN}={ingested_at:%Y-%m-%d}", f"{name}.parquet")
     write_rows(rows, "errors", path, "zstd")
     return path
 
@@ -825,7 +825,7 @@ def write_windowed_group(
     cannot be encoded go to a file of the errors table of the same window. Returns the data
     file's path, or None when no row could be written."""
     unique = uuid.uuid4().hex[:8]
-    path = _join(output, table, f"{PARTITION_COLUMN}={date}", f"part-{name}-{unique}.parquet")
+    path = join_path(output, table, f"{PARTITION_COLUMN}={date}", f"part-{name}-{unique}.parquet")
     written, rejected = write_rows(rows, table, path, compression)
     if rejected:
         run_id = name.split("-w", 1)[0]  # streaming names a window's files <run_id>-w<window start>
@@ -836,8 +836,8 @@ def write_windowed_group(
 
 
 def write_manifest(output: str, run_id: str, manifest: dict) -> str:
-    path = _join(output, RUNS_DIR, f"{run_id}.json")
-    _write_bytes_atomically(path, json.dumps(manifest, indent=2, sort_keys=True, default=str).encode())
+    path = join_path(output, RUNS_DIR, f"{run_id}.json")
+    write_bytes_atomically(path, json.dumps(manifest, indent=2, sort_keys=True, default=str).encode())
     return path
 
 
@@ -849,7 +849,7 @@ def read_table(output: str, table: str) -> pa.Table:
     if not is_local(output):
         parts = []
         for path in paths:
-            part = _read_parquet(path)
+            part = read_parquet_file(path)
             parts.append(part.append_column(PARTITION_COLUMN, pa.array([_partition_date(path)] * part.num_rows)))
         return pa.concat_tables(parts, promote_options="default")
     import pyarrow.dataset as ds
@@ -885,7 +885,7 @@ class _WriteGroupFn(beam.DoFn):
         with self._clock.timing():
             name = f"{shard:05d}"
             if date:
-                path = _join(self._root, self._table, f"{PARTITION_COLUMN}={date}", f"{name}.parquet")
+                path = join_path(self._root, self._table, f"{PARTITION_COLUMN}={date}", f"{name}.parquet")
                 written, rejected = write_rows(rows, self._table, path, self._compression)
             else:
                 reason = f"column {PARTITION_COLUMN}: not a YYYY-MM-DD string"
