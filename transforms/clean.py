@@ -653,7 +653,7 @@ def _language_identifier():
 # py3langid labels a few varieties with ISO 639-3 codes; these have an ISO 639-1 parent.
 _LANGUAGE_PARENT = {"ary": "ar", "arz": "ar", "uzs": "uz", "gug": "gn", "yue": "zh", "wuu": "zh", "fuv": "ff"}
 MIN_LANGUAGE_CONFIDENCE = 0.5
-LANGUAGE_SAMPLE_CHARS = 2000
+LANGUAGE_SAMPLE_CHARS = 1000
 
 
 def detect_language(text: str) -> str | None:
