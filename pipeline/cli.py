@@ -145,12 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: none)",
     )
     run.add_argument("--output", default="./out", metavar="DIR", help="output folder, created if missing")
-    run.add_argument(
-        "--config",
-        default=None,
-        metavar="FILE",
-        help="YAML profile (default: built-in defaults, the same as configs/local.yaml)",
-    )
+    _add_config_option(run)
     run.add_argument("--no-enrich", action="store_true", help="skip entities and numbers (much faster)")
     _add_reporting_options(run)
     run.add_argument(
@@ -214,12 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         REPLAY_EPILOG,
     )
     replay.add_argument("output", metavar="OUT", help="an output folder written by newsbeam run")
-    replay.add_argument(
-        "--config",
-        default=None,
-        metavar="FILE",
-        help="YAML profile (default: built-in defaults, the same as configs/local.yaml)",
-    )
+    _add_config_option(replay)
     replay.add_argument("--no-enrich", action="store_true", help="skip entities and numbers (default: enrich)")
     replay.add_argument(
         "--allow-host",
@@ -230,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_reporting_options(replay)
     return parser
+
+
+def _add_config_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="YAML profile (default: built-in defaults, the same as configs/local.yaml)",
+    )
 
 
 def _add_reporting_options(cmd: argparse.ArgumentParser) -> None:

@@ -219,15 +219,11 @@ def load_checked_config(config_path: str | None, enrich: bool) -> NewsbeamConfig
 
 def require_output_folder(output: str, command: str) -> str:
     """``query``/``report``/``replay`` read a folder a run wrote; anything else is a usage error."""
-    from pipeline.views import is_output_folder
+    from pipeline.views import output_folder_problem
 
     if path_scheme(output):
         raise UsageError(f"{command} reads a local output folder, not {output}; copy it locally first")
-    if not os.path.isdir(output):
-        raise UsageError(f"output folder not found: {output}; give the --output folder of a newsbeam run")
-    if not is_output_folder(output):
-        raise UsageError(
-            f"{output} is not a newsbeam output folder (no articles/ or _runs/ in it); "
-            f"give the --output folder of a newsbeam run, or make one with: newsbeam run INPUT --output {output}"
-        )
+    problem = output_folder_problem(output)
+    if problem:
+        raise UsageError(problem)
     return os.path.abspath(output)

@@ -38,15 +38,23 @@ def _parquet_view_sql(output: str, table: str) -> str:
     )
 
 
+def output_folder_problem(output: str) -> str | None:
+    """Why ``output`` is not a folder a newsbeam run wrote (one line, with what to do); None if it is."""
+    if not os.path.isdir(output):
+        return f"output folder not found: {output}; give the --output folder of a newsbeam run"
+    if not is_output_folder(output):
+        return (
+            f"{output} is not a newsbeam output folder (no table folders such as articles/ and no {RUNS_DIR}/); "
+            f"give the --output folder of a newsbeam run, or make one with: newsbeam run INPUT --output {output}"
+        )
+    return None
+
+
 def open_views(output: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with one view per output table, plus ``runs`` when present."""
-    if not os.path.isdir(output):
-        raise FileNotFoundError(f"output folder not found: {output}")
-    if not is_output_folder(output):
-        raise FileNotFoundError(
-            f"{output} is not a newsbeam output folder (no table folders such as articles/ and no {RUNS_DIR}/); "
-            f"write one with: newsbeam run INPUT --output {output}"
-        )
+    problem = output_folder_problem(output)
+    if problem:
+        raise FileNotFoundError(problem)
     output = os.path.abspath(output)
     connection = duckdb.connect()
     for table, schema in TABLES.items():
