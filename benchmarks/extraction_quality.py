@@ -74,7 +74,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from transforms.numbers import date_mentions, extract_numbers, sentences_with_numbers  # noqa: E402
 
 DEFAULT_EVAL = REPO.parent / "shared" / "eval" / "numbers"
 DEFAULT_SEEDS = REPO / "samples" / "seeds"
@@ -128,23 +127,12 @@ def whole_text_disabled(nlp) -> list[str]:
 
 
 def two_pass_rows(nlp, text: str, published: dt.date | None = None, with_dates: bool = False) -> list[dict]:
-    """Number rows of ``text``: cheap pass over all of it, full parse of number sentences only."""
+    """Number rows of ``text`` exactly as the enrich stage makes them (whole-text pass, then a
+    full parse of the number sentences only)."""
+    from transforms.enrich import number_mentions
+
     doc = nlp(text, disable=whole_text_disabled(nlp))
-    spans = sentences_with_numbers(doc)
-    sentence_disabled = [name for name in nlp.pipe_names if name in ("senter", "ner")]
-    rows = []
-    sentences = nlp.pipe((text[start:end] for start, end in spans), disable=sentence_disabled)
-    for (start, end), sentence in zip(spans, sentences):
-        sentence.ents = [
-            span
-            for ent in doc.ents
-            if start <= ent.start_char and ent.end_char <= end
-            if (span := sentence.char_span(ent.start_char - start, ent.end_char - start, label=ent.label_))
-        ]
-        rows.extend(extract_numbers(sentence, start, published))
-    if with_dates:
-        rows.extend(date_mentions(doc, published))
-    return rows
+    return number_mentions(nlp, doc, published, with_dates=with_dates)
 
 
 # --- the evaluation cases ---------------------------------------------------------------------

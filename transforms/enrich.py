@@ -115,11 +115,7 @@ def entity_rows(doc, article: dict) -> list[dict]:
 
 
 def number_rows(nlp, doc, article: dict) -> list[dict]:
-    """Numbers of one article: parse only the sentences that mention a number.
-
-    The sentence pass skips NER and reuses the whole-text entities instead (half the cost of
-    running NER twice; the entity labels are what classify money, dates, times and percents).
-    """
+    """Rows of the ``numbers`` table for one article (its whole-text Doc)."""
     # Relative dates ("on Monday") resolve against a real publication date, never the crawl time.
     published = article.get("published_at") if article.get("date_source") != "ingestion" else None
     extra = {
@@ -128,7 +124,16 @@ def number_rows(nlp, doc, article: dict) -> list[dict]:
         "outlet": article.get("outlet") or article["source"],
         "published_at": article_time(article),
     }
-    rows = [{**row, **extra} for row in numbers.date_mentions(doc, published=published)]
+    return [{**row, **extra} for row in number_mentions(nlp, doc, published)]
+
+
+def number_mentions(nlp, doc, published=None, with_dates: bool = True) -> list[dict]:
+    """Numbers of a whole-text Doc: parse only the sentences that mention a number.
+
+    The sentence pass skips NER and reuses the whole-text entities instead (half the cost of
+    running NER twice; the entity labels are what classify money, dates, times and percents).
+    """
+    rows = list(numbers.date_mentions(doc, published=published)) if with_dates else []
     spans = numbers.sentences_with_numbers(doc)
     if not spans:
         return rows
@@ -142,8 +147,7 @@ def number_rows(nlp, doc, article: dict) -> list[dict]:
             if start <= ent.start_char and ent.end_char <= end
             if (span := sentence_doc.char_span(ent.start_char - start, ent.end_char - start, label=ent.label_))
         ]
-        for row in numbers.extract_numbers(sentence_doc, start, published=published):
-            rows.append({**row, **extra})
+        rows.extend(numbers.extract_numbers(sentence_doc, start, published=published))
     return rows
 
 
