@@ -163,6 +163,13 @@ def _check_remote(path: str, what: str) -> None:
     if scheme in _FILESYSTEM_EXTRAS:
         _require_extra(scheme, f"{what} {path}")
         return
+    from apache_beam.io.filesystems import FileSystems
+
+    try:  # a filesystem registered with Beam (hdfs://, or a plug-in) is as good as a built-in one
+        FileSystems.get_filesystem(path)
+        return
+    except ValueError:
+        pass
     raise UsageError(
         f"{what} {path}: Beam has no {scheme}:// filesystem; use a local path or "
         f"one of {', '.join(s + '://' for s in _FILESYSTEM_EXTRAS)}"
