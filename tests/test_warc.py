@@ -133,21 +133,25 @@ def page(number: int) -> tuple:
 
 @pytest.mark.parametrize("name", ["crawl.warc", "crawl.warc.gz"])
 def test_corrupt_record_is_one_error_and_the_rest_is_read(tmp_path, name):
-    path = tmp_path / name
-    offsets = write_warc(path, [page(1), page(2), page(3), page(4)], compress=name.endswith(".gz"))
-    data = bytearray(path.read_bytes())
-    data[offsets[2] + 3 : offsets[2] + 40] = b"X" * 37  # the third record's header is garbage
-    path.write_bytes(bytes(data))
-    results = read_input(str(path), None, ReadConfig())
-    assert [(kind, row.get("url") or row["error_type"]) for kind, row in results] == [
-        ("document", "https://example.org/1"),
-        ("document", "https://example.org/2"),
-        ("error", "corrupt"),
-        ("document", "https://example.org/4"),
-    ]
-    error = results[2][1]
-    assert error["source"] == f"{path}#offset={offsets[2]}" and error["stage"] == "read"
-    assert "cannot be read" in error["message"]
+    """Forty archives, each different (warcio gives every record a random id, so the
+    compressed bytes differ): a damaged gzip member that warcio half-read as plain text, hiding
+    the damage and sometimes the record after it, happened in about one archive in 25."""
+    for attempt in range(40):
+        path = tmp_path / f"{attempt}-{name}"
+        offsets = write_warc(path, [page(1), page(2), page(3), page(4)], compress=name.endswith(".gz"))
+        data = bytearray(path.read_bytes())
+        data[offsets[2] + 3 : offsets[2] + 40] = b"X" * 37  # the third record's header is garbage
+        path.write_bytes(bytes(data))
+        results = read_input(str(path), None, ReadConfig())
+        assert [(kind, row.get("url") or row.get("error_type")) for kind, row in results] == [
+            ("document", "https://example.org/1"),
+            ("document", "https://example.org/2"),
+            ("error", "corrupt"),
+            ("document", "https://example.org/4"),
+        ], f"archive {attempt}"
+        error = results[2][1]
+        assert error["source"] == f"{path}#offset={offsets[2]}" and error["stage"] == "read"
+        assert "cannot be read" in error["message"]
 
 
 @pytest.mark.parametrize("kept_bytes", [30, 100, 300, 600])

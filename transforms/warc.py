@@ -38,6 +38,7 @@ _GZIP_MEMBER = b"\x1f\x8b\x08"
 _WARC_HEADER_LINE = b"\nWARC/1."
 _SCAN_BYTES = 1 << 20
 _EXCERPT_BYTES = 512
+_MEMBER_PROBE_BYTES = 4096
 
 
 def record_source(path: str, offset: int) -> str:
@@ -104,6 +105,22 @@ def _next_marker(handle: BinaryIO, start: int, marker: bytes, skip: int = 0) -> 
         position += _SCAN_BYTES
 
 
+class _DamagedMember(Exception):
+    """A ``.warc.gz`` record whose gzip member does not decompress. warcio reads such bytes as
+    uncompressed text and can make a plausible empty record of them, which would hide the
+    damage and misplace the records after it."""
+
+
+def _member_decompresses(path: str, offset: int) -> bool:
+    with open(path, "rb") as probe:  # warcio reads the main handle: never move it
+        probe.seek(offset)
+        try:
+            zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(probe.read(_MEMBER_PROBE_BYTES))
+        except zlib.error:
+            return False
+    return True
+
+
 def _excerpt_at(handle: BinaryIO, offset: int, compressed: bool) -> bytes:
     if compressed:
         return b""  # compressed bytes say nothing to a reader
@@ -127,6 +144,8 @@ def read_warc(path: str, cfg: ReadConfig) -> Iterator[tuple[str, dict]]:
             given = 0
             try:
                 for record in records:
+                    if compressed and not _member_decompresses(path, records.offset):
+                        raise _DamagedMember("its gzip member does not decompress")
                     given, resyncing = given + 1, False
                     yield record_result(path, records.offset, record, cfg)
             except Exception as exc:  # noqa: BLE001 - warcio raises many types on bad bytes
