@@ -151,6 +151,9 @@ def test_interior_insertion_finds_a_passage_between_shared_text_only():
     appended = list(range(100)) + [1000 + i for i in range(30)]
     assert interior_insertion(inserted_mid, shared) == [1000 + i for i in range(30)]
     assert interior_insertion(appended, shared) == []
+    # One shared shingle after the passage is a stock phrase, not the story going on.
+    assert interior_insertion(appended + [7], shared) == []
+    assert interior_insertion(appended + list(range(7, 12)), shared) == [1000 + i for i in range(30)]
 
 
 def paragraphs(text: str) -> list[str]:
@@ -203,3 +206,101 @@ def test_composite_of_two_stories_is_reuse_not_a_copy_but_an_appended_paragraph_
         label="WireShareOfRoundup",
     )
     pipeline.run().wait_until_finish()
+
+
+TABLE_WORDS = ("first", "second", "third", "fourth", "fifth", "sixth")
+
+
+@pytest.mark.parametrize("shape", ["repeated paragraphs", "list after the prose"])
+def test_paragraphs_of_another_story_followed_by_more_of_this_one_make_a_composite(seed_texts, shape):
+    """Two real shapes of the wire-copy set's hard negatives: the inserted paragraphs look
+    appended to the prose, but the story goes on after them."""
+    texts = list(seed_texts.values())
+    story_x, story_y = paragraphs(texts[0]), paragraphs(texts[3])
+    table = [f"Item {n}: {word} appearance" for n, word in enumerate(TABLE_WORDS)]
+    x_text = "\n".join(story_x + (table if shape == "list after the prose" else []))
+    day = dt.datetime(2022, 3, 21, tzinfo=UTC)
+    x = make_article(x_text, "x.txt", published=day, outlet="Wire")
+    y = make_article("\n".join(story_y), "y.txt", published=day, outlet="Other wire")
+    # Two paragraphs of Y after all of X's prose, then more of X: the table, or two of X's
+    # paragraphs printed again (both seen in real syndication).
+    after = table if shape == "list after the prose" else story_x[2:4]
+    composite_text = "\n".join(story_x + story_y[4:6] + after)
+    composite = make_article(composite_text, "roundup.txt", published=day + dt.timedelta(hours=5), outlet="Roundup")
+
+    pipeline = TestPipeline()
+    articles, duplicates, _reuse, _index = pipeline | beam.Create([x, y, composite]) | ClusterNearDuplicates(CFG)
+    assert_that(
+        articles | beam.Map(lambda a: (a["source"], a["copies"])),
+        equal_to([("x.txt", 1), ("y.txt", 1), ("roundup.txt", 1)]),
+    )
+    assert_that(duplicates, equal_to([]), label="NoDuplicates")
+    pipeline.run().wait_until_finish()
+
+
+def test_truncated_copy_stays_a_copy_when_a_rewrite_of_the_story_holds_what_it_dropped(seed_texts):
+    """The original has a paragraph the truncated copy dropped mid-story; a heavily rewritten
+    version of the same story (too edited to be a copy) also has it. That is the same story
+    told again, not a passage taken from another one: the copy must stand."""
+    story = paragraphs(list(seed_texts.values())[1])
+    kept = 3
+    day = dt.datetime(2022, 3, 21, tzinfo=UTC)
+    original = make_article("\n".join(story), "original.txt", published=day, outlet="Wire")
+    cut = story[:kept] + story[kept + 1 : int(len(story) * 0.8)]
+    copy = make_article("\n".join(cut), "copy.txt", published=day + dt.timedelta(hours=1), outlet="Copy")
+
+    def rewritten(paragraph: str) -> str:
+        words = paragraph.split(" ")
+        return " ".join("indeed" if i % 6 == 5 else w for i, w in enumerate(words))
+
+    rewrite_paragraphs = [p if i == kept else rewritten(p) for i, p in enumerate(story)][::-1]
+    rewrite = make_article(
+        "\n".join(rewrite_paragraphs), "rewrite.txt", published=day + dt.timedelta(hours=2), outlet="Rewrite"
+    )
+
+    pipeline = TestPipeline()
+    _articles, duplicates, reuse, _index = (
+        pipeline | beam.Create([original, copy, rewrite]) | ClusterNearDuplicates(CFG)
+    )
+    assert_that(
+        duplicates | beam.Map(lambda d: (d["source"], d["duplicate_of"])),
+        equal_to([("copy.txt", original["doc_id"])]),
+    )
+    assert_that(
+        reuse | beam.Map(lambda r: r["doc_id"]) | beam.Filter(lambda d: d == rewrite["doc_id"]),
+        equal_to([rewrite["doc_id"]]),
+        label="RewriteIsReuse",
+    )
+    pipeline.run().wait_until_finish()
+
+
+def test_wire_copy_set_hard_negatives_stay_apart_and_each_story_is_one_cluster(tmp_path, eval_dir):
+    """The labelled wire-copy set through the real CLI: no hard negative (another story that
+    shares paragraphs with one) joins a cluster, and all copies of one story are one cluster
+    (truncated, re-headlined, copy-edited, with a local paragraph). The scores themselves are
+    ``benchmarks/dedup_quality.py``'s to print."""
+    import csv
+
+    from tests.test_end_to_end import newsbeam, query, table_sql
+
+    data = eval_dir / "wirecopy_dev"
+    out = tmp_path / "out"
+    result = newsbeam("run", str(data / "docs"), "--output", str(out), "--no-enrich", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(data / "labels.csv", encoding="utf-8", newline="") as handle:
+        labels = {row["file"]: row["cluster"] for row in csv.DictReader(handle)}
+    rows = query(
+        f"select source, cluster_id from {table_sql(out, 'articles')} "
+        f"union all select source, cluster_id from {table_sql(out, 'duplicates')}"
+    )
+    predicted = {source.rsplit("/", 1)[-1]: cluster for source, cluster in rows}
+    assert set(predicted) == set(labels)
+    members: dict[str, set[str]] = {}
+    for name, cluster in predicted.items():
+        members.setdefault(cluster, set()).add(labels[name])
+    merged = {cluster: stories for cluster, stories in members.items() if len(stories) > 1}
+    assert merged == {}, "files of different stories share a cluster"
+    clusters_per_story: dict[str, set[str]] = {}
+    for name, cluster in predicted.items():
+        clusters_per_story.setdefault(labels[name], set()).add(cluster)
+    assert {story for story, clusters in clusters_per_story.items() if len(clusters) > 1} == set()

@@ -7,6 +7,8 @@ Method (each step a plain function below, wrapped by ``ClusterNearDuplicates``):
 2. LSH banding proposes candidate pairs: two articles that agree on every row of any band.
 3. Every candidate is *verified* on the exact shingle sets: Jaccard similarity, or containment
    of the shorter text in the longer (truncated copies), must pass the configured thresholds.
+   A copy that holds a passage of another story mid-text (a round-up, a composite) is not a
+   copy: the pair is recorded as reuse (``resolve_clusters``).
 4. Verified pairs are joined transitively (union-find over the edge list: the edges, not the
    articles, travel to one worker, so it is sized by the number of copies).
 5. One canonical article per cluster, chosen deterministically: earliest published, then the
@@ -41,6 +43,10 @@ MIN_SHINGLES_FOR_CONTAINMENT = 20
 # headlines, labels and captions.
 _PROSE_ENDINGS = (".", "!", "?", "…", '"', "”", "’", "'", ")", ":")
 MIN_PROSE_WORDS = 12
+# Lines after the prose that two copies share (a list, a table): a few, not one stray label.
+MIN_SHARED_TRAILING_LINES = 3
+# Shared shingles in a row (5 + 4 words) that count as shared text around an inserted passage.
+MIN_CONTEXT_SHINGLES = 5
 
 
 # ---------------------------------------------------------------- pure functions
@@ -94,12 +100,40 @@ def shingles(text: str, size: int) -> list[str]:
 
 def word_shingles(words: list[str], size: int) -> list[str]:
     """Distinct n-grams of compared words, in first-seen order (all the words if fewer)."""
+    return list(dict.fromkeys(shingle_sequence(words, size)))
+
+
+def shingle_sequence(words: list[str], size: int) -> list[str]:
+    """Every n-gram of compared words in text order, repeats included (all the words if fewer).
+    A paragraph printed twice stays twice: where text sits matters to ``interior_insertion``."""
     if len(words) <= size:
         return [" ".join(words)] if words else []
-    seen: dict[str, None] = {}
-    for i in range(len(words) - size + 1):
-        seen.setdefault(" ".join(words[i : i + size]), None)
-    return list(seen)
+    return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+
+
+def trailing_lines(text: str) -> list[int]:
+    """Hashes of the lines after the last prose line (a list, a table, labels), in order.
+
+    Comparison skips such lines, so a paragraph followed only by them looks appended; the
+    same list following it in another copy shows it was inserted mid-story.
+    """
+    lines = [line for line in text.split("\n") if line.strip()]
+    last_prose = max((i for i, line in enumerate(lines) if _is_prose(line)), default=len(lines) - 1)
+    return hash_words([" ".join(comparison_words(line)) for line in lines[last_prose + 1 :]])
+
+
+def comparison_sketch(text: str, cfg: DedupConfig) -> dict:
+    """What copy detection compares of one text, as hash lists in text order: ``seq`` (shingles,
+    repeats kept), ``words`` and ``trail`` (``trailing_lines``); plus ``distinct``, the
+    distinct shingles the MinHash signature is made of."""
+    words = comparison_words(text)
+    sequence = shingle_sequence(words, cfg.shingle_words)
+    return {
+        "seq": [shingle_hash(s) for s in sequence],
+        "words": hash_words(words),
+        "trail": trailing_lines(text),
+        "distinct": list(dict.fromkeys(sequence)),
+    }
 
 
 def shingle_hash(shingle: str) -> int:
@@ -183,7 +217,7 @@ def verified_similarity(a: frozenset[int], b: frozenset[int], cfg: DedupConfig, 
 def anchors(hashes: Iterable[int], modulus: int) -> list[int]:
     """Content-defined sample of a document's shingles (the same shingles are sampled in every
     document), used to find documents that share passages without comparing all pairs."""
-    return sorted(h for h in hashes if h % modulus == 0)
+    return sorted({h for h in hashes if h % modulus == 0})
 
 
 def word_hashes(text: str) -> list[int]:
@@ -218,22 +252,41 @@ def anchor_sequence(sequence: list[int], modulus: int) -> list[int]:
     return [h for h in sequence if h % modulus == 0]
 
 
-def interior_insertion(sequence: list[int], other: frozenset[int]) -> list[int]:
+def interior_insertion(sequence: list[int], other: frozenset[int], followed: bool = False) -> list[int]:
     """The longest run of ``sequence`` (a document's shingles in text order) absent from
     ``other`` with shared text both before and after it: a passage inserted mid-story.
 
     Syndication cuts the end of a story and appends local paragraphs; a passage inserted
     between shared paragraphs is what a rewrite or a round-up does. Whether it makes a
     different article depends on where the passage comes from (see ``resolve_clusters``).
+    ``followed``: shared text the sequence does not hold (``trailing_lines``) comes after its
+    end, so a passage running to the end is inserted too.
     """
     best: tuple[int, int] = (0, 0)
     previous_shared = None
-    for i, h in enumerate(sequence):
-        if h in other:
+    for i, is_context in enumerate(_shared_context(sequence, other)):
+        if is_context:
             if previous_shared is not None and i - previous_shared - 1 > best[1] - best[0]:
                 best = (previous_shared + 1, i)
             previous_shared = i
+    if followed and previous_shared is not None and len(sequence) - previous_shared - 1 > best[1] - best[0]:
+        best = (previous_shared + 1, len(sequence))
     return sequence[best[0] : best[1]]
+
+
+def _shared_context(sequence: list[int], other: frozenset[int]) -> list[bool]:
+    """Which shingles are shared text that places a passage: those in a stretch of at least
+    ``MIN_CONTEXT_SHINGLES`` shared in a row. A lone shared shingle is a stock phrase (or a
+    repeat of one) that can sit anywhere, and would turn a dropped tail into an insertion."""
+    shared = [h in other for h in sequence]
+    context = [False] * len(sequence)
+    start = 0
+    for i in range(len(sequence) + 1):
+        if i == len(sequence) or not shared[i]:
+            if i - start >= MIN_CONTEXT_SHINGLES:
+                context[start:i] = [True] * (i - start)
+            start = i + 1
+    return context
 
 
 def classify_pair(a: dict, b: dict, cfg: DedupConfig) -> dict | None:
@@ -261,8 +314,10 @@ def classify_pair(a: dict, b: dict, cfg: DedupConfig) -> dict | None:
         jaccard, _ = pair_similarity(set_a, set_b)
         return {"kind": "reuse", "similarity": jaccard, "shared": shared, "shares": shares, "inserted": {}, "only": {}}
     inserted, only = {}, {}
+    trails = {"a": frozenset(a.get("trail") or ()), "b": frozenset(b.get("trail") or ())}
+    followed = len(trails["a"] & trails["b"]) >= MIN_SHARED_TRAILING_LINES
     for side, sequence, own, other in (("a", seq_a, set_a, set_b), ("b", seq_b, set_b, set_a)):
-        run = interior_insertion(sequence, other)
+        run = interior_insertion(sequence, other, followed)
         if len(run) * scale >= cfg.insertion_min_shingles:
             inserted[side] = anchors(run, cfg.anchor_modulus)
         only[side] = anchors(own - other, cfg.anchor_modulus)
@@ -319,11 +374,15 @@ def resolve_clusters(
         reuse_anchors.setdefault(y, []).append((x, anchor_set))
 
     def is_composite(doc: str, partner: str, inserted: list[int]) -> bool:
+        """The passage is (mostly) what ``doc`` shares with a third article: taken from another
+        story. A third article sharing much more than the passage is another version of this
+        story (edited beyond the copy thresholds), which proves nothing about the passage."""
         passage = frozenset(inserted)
-        return any(
-            other != partner and len(passage & anchor_set) * 2 >= max(1, len(passage))
-            for other, anchor_set in reuse_anchors.get(doc, ())
-        )
+        for other, anchor_set in reuse_anchors.get(doc, ()):
+            in_passage = len(passage & anchor_set)
+            if other != partner and in_passage * 2 >= max(1, len(passage)) and in_passage * 2 >= len(anchor_set):
+                return True
+        return False
 
     edges = [(e[0], e[1], e[2], e[3] if len(e) > 3 else {}, e[4] if len(e) > 4 else {}) for e in edges]
     foreign: dict[str, list[frozenset[int]]] = {}
@@ -436,11 +495,9 @@ class _SketchFn(beam.DoFn):
     def process(self, article: dict):
         cfg = self._cfg
         with self._clock.timing():
-            # Tokenise once: shingles and the word sequence come from the same words.
-            words = comparison_words(article["text"])
-            shingle_list = word_shingles(words, cfg.shingle_words)
-            signature = minhash_signature(shingle_list, cfg.num_perm, cfg.seed)
-            sequence = [shingle_hash(s) for s in shingle_list]
+            compared = comparison_sketch(article["text"], cfg)
+            signature = minhash_signature(compared["distinct"], cfg.num_perm, cfg.seed)
+            sequence = compared["seq"]
             doc_id = article["doc_id"]
             rank, outlet = canonical_rank(article), outlet_name(article)
             bands = band_keys(signature, cfg.bands)
@@ -449,7 +506,8 @@ class _SketchFn(beam.DoFn):
             # Packed: a sketch travels once per candidate pair it is in, through two joins.
             sketch = {
                 "seq": pack_hashes(sequence),
-                "words": pack_hashes(hash_words(words)),
+                "words": pack_hashes(compared["words"]),
+                "trail": pack_hashes(compared["trail"]),
                 "rank": rank,
                 "outlet": outlet,
             }
@@ -547,7 +605,7 @@ class _ClassifyFn(beam.DoFn):
 
 def unpacked(sketch: dict) -> dict:
     """A sketch as ``classify_pair`` reads it: hash lists instead of packed bytes."""
-    lists = {key: unpack_hashes(sketch[key]) for key in ("seq", "words") if key in sketch}
+    lists = {key: unpack_hashes(sketch[key]) for key in ("seq", "words", "trail") if key in sketch}
     return {**sketch, **lists}
 
 
