@@ -756,10 +756,8 @@ def pipeline_reference(corpus: SyntheticCorpus, cfg: DedupConfig) -> dict:
         band_keys,
         candidate_pairs,
         classify_pair,
+        comparison_sketch,
         minhash_signature,
-        shingle_hash,
-        shingles,
-        word_hashes,
     )
 
     renderer = TextRenderer()
@@ -769,11 +767,11 @@ def pipeline_reference(corpus: SyntheticCorpus, cfg: DedupConfig) -> dict:
     anchor_groups: dict[int, list[str]] = defaultdict(list)
     for index, text in enumerate(texts):
         name = doc_id(index)
-        shingle_list = shingles(text, cfg.shingle_words)
-        signature = minhash_signature(shingle_list, cfg.num_perm, cfg.seed)
+        sketch = comparison_sketch(text, cfg)
+        signature = minhash_signature(sketch["distinct"], cfg.num_perm, cfg.seed)
         signatures.append(signature)
-        sequence = [shingle_hash(s) for s in shingle_list]
-        sketches[name] = {"seq": sequence, "words": word_hashes(text)}
+        sequence = sketch["seq"]
+        sketches[name] = sketch
         for key in band_keys(signature, cfg.bands):
             buckets[key].append(name)
         for anchor in anchors(sequence, cfg.anchor_modulus):
@@ -803,7 +801,7 @@ def pipeline_reference(corpus: SyntheticCorpus, cfg: DedupConfig) -> dict:
         "copies": copies,
         "reuse": reuse,
         "assignments": cluster_relations(copies, reuse),
-        "shingle_counts": [len(sketches[doc_id(i)]["seq"]) for i in range(corpus.size)],
+        "shingle_counts": [len(sketches[doc_id(i)]["distinct"]) for i in range(corpus.size)],
     }
 
 
