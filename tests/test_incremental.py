@@ -76,3 +76,64 @@ def test_index_older_than_the_retention_window_is_dropped(tmp_path):
     assert [os.path.basename(os.path.dirname(p)) for p in index_files(str(tmp_path), 14, today)] == ["date=2026-11-20"]
     assert expire_index(str(tmp_path), 14, today) == 1
     assert not (tmp_path / INDEX_TABLE / "date=2026-11-01").exists()
+
+
+def test_index_lookup_proposes_the_pairs_the_in_run_grouping_would(seed_texts):
+    """Earlier runs' articles are probed in a sorted table instead of being shuffled with the
+    run's own: every (new, indexed) pair that shares an LSH band, or enough anchors held by
+    few indexed articles, is proposed, and no other."""
+    import pyarrow as pa
+
+    from schemas.config import DedupConfig
+    from schemas.tables import INDEX
+    from transforms.dedup import (
+        IndexLookup,
+        anchors,
+        band_keys,
+        comparison_sketch,
+        index_entry,
+        minhash_signature,
+    )
+
+    cfg = DedupConfig(anchor_max_docs=3)
+    texts = list(seed_texts.values())
+    paragraphs = [[line for line in text.split("\n") if line.strip()] for text in texts]
+    # Indexed: the five seeds and two rewrites mixing their paragraphs. New: copies and mixtures.
+    earlier = texts + ["\n".join(paragraphs[0][:4] + paragraphs[1][4:8]), "\n".join(paragraphs[2][::-1])]
+    new = [texts[0], "\n".join(paragraphs[1][:6]), "\n".join(paragraphs[3][2:5] + paragraphs[4][:3]), "Nothing shared."]
+
+    def signed(text: str) -> tuple[dict, list[str], list[int]]:
+        sketch = comparison_sketch(text, cfg)
+        return (
+            sketch,
+            band_keys(minhash_signature(sketch["distinct"], cfg.num_perm, cfg.seed), cfg.bands),
+            anchors(sketch["seq"], cfg.anchor_modulus),
+        )
+
+    day = dt.datetime(2024, 3, 5, tzinfo=dt.timezone.utc)
+    rows = []
+    for number, text in enumerate(earlier):
+        sketch, bands, _anchors = signed(text)
+        article = {"doc_id": f"old{number}", "source": f"old{number}.txt", "ingested_at": day}
+        rows.append(index_entry(article, sketch["seq"], (0.0, -len(text), article["doc_id"]), "Wire", bands, 4))
+    lookup = IndexLookup(pa.Table.from_pylist(rows, schema=INDEX), cfg)
+
+    held = {row["doc_id"]: (set(row["bands"]), set(row["anchors"])) for row in rows}
+    anchor_holders = {}
+    for doc_id, (_bands, anchor_set) in held.items():
+        for anchor in anchor_set:
+            anchor_holders.setdefault(anchor, set()).add(doc_id)
+    proposals = []
+    for text in new:
+        _sketch, bands, anchor_list = signed(text)
+        expected = {
+            doc_id
+            for doc_id, (band_set, anchor_set) in held.items()
+            if band_set & set(bands)
+            or sum(1 for a in anchor_set & set(anchor_list) if len(anchor_holders[a]) <= cfg.anchor_max_docs)
+            >= cfg.min_shared_anchors
+        }
+        proposed = {lookup.doc_id(p) for p in lookup.candidates(bands, anchor_list)}
+        assert proposed == expected
+        proposals.append(proposed)
+    assert "old0" in proposals[0] and proposals[-1] == set()

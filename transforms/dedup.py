@@ -513,6 +513,7 @@ class _SketchFn(beam.DoFn):
             }
         yield beam.pvalue.TaggedOutput("sketches", (doc_id, sketch))
         yield beam.pvalue.TaggedOutput("index", entry)
+        yield beam.pvalue.TaggedOutput("probes", (doc_id, bands, pack_hashes(anchor_list)))
         for key in bands:
             yield (key, doc_id)
         for anchor in anchor_list:
@@ -547,43 +548,157 @@ def indexed_sketch(entry: dict) -> dict:
     }
 
 
-def read_index_file(path: str) -> Iterator[dict]:
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK64 = (1 << 64) - 1
+
+
+def band_key64(key: str) -> int:
+    """A band key ("<band>:<16 hex digits>") as one 64-bit number, for sorted-array lookups."""
+    band, digest = key.split(":", 1)
+    return int(digest, 16) ^ ((int(band) * _GOLDEN) & _MASK64)
+
+
+class IndexLookup:
+    """The signature index of earlier runs, held as sorted numpy arrays (about 1 KB per
+    indexed article: its band keys, its anchors, a few strings), probed one new article at
+    a time. Earlier articles never go through the run's shuffles: a run's memory grows with
+    its own input, and with the retained index only by this compact table.
+
+    ``candidates`` applies the rules of the in-run grouping: a shared band key, or at least
+    ``min_shared_anchors`` shared anchors, not counting anchors that more than
+    ``anchor_max_docs`` indexed articles hold (boilerplate).
+    """
+
+    def __init__(self, table, cfg: DedupConfig):
+        import numpy as np
+
+        self._np = np
+        self._cfg = cfg
+        self.size = table.num_rows
+        columns = {name: table.column(name).to_pylist() for name in ("doc_id", "cluster_id", "source", "outlet")}
+        self._doc_id, self._cluster_id = columns["doc_id"], columns["cluster_id"]
+        self._source, self._outlet = columns["source"], columns["outlet"]
+        self._published = table.column("published_ts").to_pylist()
+        self._text_chars = table.column("text_chars").to_pylist()
+        anchor_lists = table.column("anchors").combine_chunks()
+        self._anchor_offsets = anchor_lists.offsets.to_numpy()
+        self._anchor_values = anchor_lists.flatten().to_numpy(zero_copy_only=False).astype(np.uint64)
+        owners = np.repeat(np.arange(self.size, dtype=np.int64), np.diff(self._anchor_offsets))
+        self._anchor_keys, self._anchor_owners = self._distinct_pairs(self._anchor_values, owners)
+        keys, counts = np.unique(self._anchor_keys, return_counts=True)
+        common = keys[counts > cfg.anchor_max_docs]
+        keep = ~np.isin(self._anchor_keys, common)
+        self._anchor_keys, self._anchor_owners = self._anchor_keys[keep], self._anchor_owners[keep]
+        band_lists = table.column("bands").to_pylist()
+        band_keys = np.array([band_key64(k) for bands in band_lists for k in bands], dtype=np.uint64)
+        band_owners = np.repeat(np.arange(self.size, dtype=np.int64), [len(b) for b in band_lists])
+        self._band_keys, self._band_owners = self._distinct_pairs(band_keys, band_owners)
+
+    def _distinct_pairs(self, keys, owners):
+        np = self._np
+        order = np.lexsort((owners, keys))
+        keys, owners = keys[order], owners[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = (keys[1:] != keys[:-1]) | (owners[1:] != owners[:-1])
+        return keys[first], owners[first]
+
+    def _owners_of(self, sorted_keys, owners, queries):
+        np = self._np
+        queries = np.asarray(queries, dtype=np.uint64)
+        left = np.searchsorted(sorted_keys, queries, side="left")
+        right = np.searchsorted(sorted_keys, queries, side="right")
+        if not len(queries) or not (right - left).any():
+            return np.empty(0, dtype=np.int64)
+        return np.concatenate([owners[lo:hi] for lo, hi in zip(left, right) if hi > lo])
+
+    def candidates(self, bands: list[str], anchor_list: list[int]) -> list[int]:
+        """Positions of the indexed articles that are candidates for an article with these
+        band keys and (distinct) anchors."""
+        np = self._np
+        by_band = self._owners_of(self._band_keys, self._band_owners, [band_key64(k) for k in bands])
+        by_anchor = self._owners_of(self._anchor_keys, self._anchor_owners, anchor_list)
+        owners, shared = np.unique(by_anchor, return_counts=True)
+        found = np.union1d(by_band, owners[shared >= self._cfg.min_shared_anchors])
+        return found.tolist()
+
+    def doc_id(self, position: int) -> str:
+        return self._doc_id[position]
+
+    def source(self, position: int) -> str:
+        return self._source[position]
+
+    def sketch(self, position: int) -> dict:
+        """The indexed article as ``indexed_sketch`` makes it from its index row."""
+        lo, hi = self._anchor_offsets[position], self._anchor_offsets[position + 1]
+        return indexed_sketch(
+            {
+                "doc_id": self._doc_id[position],
+                "cluster_id": self._cluster_id[position],
+                "outlet": self._outlet[position],
+                "published_ts": self._published[position],
+                "text_chars": self._text_chars[position],
+                "anchors": self._anchor_values[lo:hi].tolist(),
+            }
+        )
+
+
+_INDEX_COLUMNS = ("doc_id", "cluster_id", "source", "outlet", "published_ts", "text_chars", "anchors", "bands")
+
+
+def load_index(index_files: list[str], cfg: DedupConfig) -> IndexLookup:
+    import pyarrow as pa
+
+    from schemas.tables import INDEX
     from transforms.write import read_parquet_file  # Beam's filesystems: the index may be on gs://
 
-    yield from read_parquet_file(path).to_pylist()
+    schema = pa.schema([INDEX.field(name) for name in _INDEX_COLUMNS])  # ``date`` is the partition
+    tables = [read_parquet_file(path, list(_INDEX_COLUMNS)).cast(schema) for path in index_files]
+    return IndexLookup(pa.concat_tables(tables) if tables else schema.empty_table(), cfg)
 
 
-def _indexed_outputs(entry: dict, new_ids: dict, new_sources: dict) -> Iterator:
-    """Earlier runs' articles join candidate generation like new ones, unless this run
-    brings the same document (a rerun replaces it)."""
-    if entry["doc_id"] in new_ids or entry["source"] in new_sources:
-        return
-    doc_id = entry["doc_id"]
-    yield beam.pvalue.TaggedOutput("sketches", (doc_id, indexed_sketch(entry)))
-    for key in entry["bands"]:
-        yield (key, doc_id)
-    for anchor in entry["anchors"]:
-        yield beam.pvalue.TaggedOutput("anchors", (anchor, doc_id))
+class _ProbeIndexFn(beam.DoFn):
+    """A new article -> (candidate pair, the indexed end's sketch) for each earlier-run article
+    it may copy or reuse. The index is loaded once per worker; an indexed article this run
+    brings again (same doc_id or source: a rerun) is skipped, the new version replaces it."""
+
+    def __init__(self, index_files: list[str], cfg: DedupConfig):
+        self._index_files = index_files
+        self._cfg = cfg
+        self._clock = StageClock("dedup")
+
+    def setup(self):
+        self._index = load_index(self._index_files, self._cfg)
+
+    def process(self, probe: tuple[str, list[str], bytes], new_ids: dict, new_sources: dict):
+        doc_id, bands, packed_anchors = probe
+        with self._clock.timing():
+            positions = self._index.candidates(bands, unpack_hashes(packed_anchors))
+        for position in positions:
+            indexed_id = self._index.doc_id(position)
+            if indexed_id in new_ids or self._index.source(position) in new_sources:
+                continue
+            sketch = self._index.sketch(position)
+            if indexed_id < doc_id:
+                yield (indexed_id, doc_id), {"a": sketch}
+            else:
+                yield (doc_id, indexed_id), {"b": sketch}
 
 
 def _attach_sketch(keyed: tuple[str, dict], side: str) -> Iterator[tuple]:
-    """Join step: each pair keyed by one of its ends picks up that end's sketch."""
+    """Join step: each pair keyed by one of its ends picks up that end's sketch (an earlier
+    run's article comes with its sketch already, from ``IndexLookup``)."""
     _doc_id, grouped = keyed
-    if not grouped["sketch"]:
-        return
-    sketch = grouped["sketch"][0]
+    sketch = next(iter(grouped["sketch"]), None)
     for pair, known in grouped["pair"]:
-        yield pair, {**known, side: sketch}
+        if side in known:
+            yield pair, known
+        elif sketch is not None:
+            yield pair, {**known, side: sketch}
 
 
 def _with_cluster(entry: dict, assignments: dict) -> dict:
     assignment = assignments.get(entry["doc_id"])
     return {**entry, "cluster_id": assignment["cluster_id"]} if assignment else entry
-
-
-class _IndexedFn(beam.DoFn):
-    def process(self, entry: dict, new_ids: dict, new_sources: dict):
-        yield from _indexed_outputs(entry, new_ids, new_sources)
 
 
 class _ClassifyFn(beam.DoFn):
@@ -750,42 +865,49 @@ class ClusterNearDuplicates(beam.PTransform):
             | "DisambiguateDocIds" >> beam.FlatMapTuple(_disambiguate)
         )
         sketched = unique | "Sketch" >> beam.ParDo(_SketchFn(cfg)).with_outputs(
-            "sketches", "anchors", "index", main="bands"
+            "sketches", "anchors", "index", "probes", main="bands"
         )
-        new_ids = unique | "NewIds" >> beam.Map(lambda a: (a["doc_id"], True))
-        new_sources = unique | "NewSources" >> beam.Map(lambda a: (a["source"], True))
-        indexed = (
-            articles.pipeline
-            | "IndexFiles" >> beam.Create(self._index_files)
-            | "ReadIndex" >> beam.FlatMap(read_index_file)
-            | "IndexedSketches"
-            >> beam.ParDo(_IndexedFn(), beam.pvalue.AsDict(new_ids), beam.pvalue.AsDict(new_sources)).with_outputs(
-                "sketches", "anchors", main="bands"
-            )
-        )
-        sketches = (sketched.sketches, indexed.sketches) | "AllSketches" >> beam.Flatten()
-        bands = (sketched.bands, indexed.bands) | "AllBands" >> beam.Flatten()
-        anchor_keys = (sketched.anchors, indexed.anchors) | "AllAnchors" >> beam.Flatten()
+        sketches = sketched.sketches
         lsh_pairs = (
-            bands
+            sketched.bands
             | "GroupByBand" >> beam.GroupByKey()
             | "BandPairs" >> beam.FlatMapTuple(lambda _key, ids: candidate_pairs(ids))
         )
         # Passages shared between different stories rarely make an LSH band agree; shared
         # anchors find them. Anchors in very many articles are boilerplate and skipped.
         anchor_pairs = (
-            anchor_keys
+            sketched.anchors
             | "GroupByAnchor" >> beam.GroupByKey()
             | "AnchorPairs" >> beam.FlatMap(_anchor_pairs, cfg.anchor_max_docs)
             | "CountSharedAnchors" >> beam.combiners.Count.PerElement()
             | "EnoughShared" >> beam.Filter(lambda item, least: item[1] >= least, cfg.min_shared_anchors)
             | "PairOnly" >> beam.Map(lambda item: item[0])
         )
-        pairs = (lsh_pairs, anchor_pairs) | "AllCandidates" >> beam.Flatten() | "DistinctPairs" >> beam.Distinct()
+        new_pairs = (
+            (lsh_pairs, anchor_pairs)
+            | "AllCandidates" >> beam.Flatten()
+            | "DistinctPairs" >> beam.Distinct()
+            | "NothingKnown" >> beam.Map(lambda pair: (pair, {}))
+        )
+        pair_parts = [new_pairs]
+        if self._index_files:
+            # Earlier runs' articles: probed in a compact per-worker table, never shuffled.
+            new_ids = unique | "NewIds" >> beam.Map(lambda a: (a["doc_id"], True))
+            new_sources = unique | "NewSources" >> beam.Map(lambda a: (a["source"], True))
+            pair_parts.append(
+                sketched.probes
+                | "ProbeIndex"
+                >> beam.ParDo(
+                    _ProbeIndexFn(self._index_files, cfg),
+                    beam.pvalue.AsDict(new_ids),
+                    beam.pvalue.AsDict(new_sources),
+                )
+            )
+        pairs = pair_parts | "AllPairs" >> beam.Flatten(pipeline=articles.pipeline)
         # Both ends' sketches reach each candidate pair through two keyed joins: each sketch
         # travels once per pair it is in, not once per band or anchor.
         with_a = (
-            {"pair": pairs | "KeyByA" >> beam.Map(lambda p: (p[0], (p, {}))), "sketch": sketches}
+            {"pair": pairs | "KeyByA" >> beam.Map(lambda item: (item[0][0], item)), "sketch": sketches}
             | "JoinA" >> beam.CoGroupByKey()
             | "AttachA" >> beam.FlatMap(_attach_sketch, "a")
         )
