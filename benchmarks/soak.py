@@ -4,6 +4,7 @@ with the peak memory of the whole process tree and the run's accounting.
     python benchmarks/soak.py                  # 200,000 documents, --no-enrich, 2 workers
     python benchmarks/soak.py --docs 20000     # a quick check
     python benchmarks/soak.py --enrich         # with entities and numbers (much slower)
+    python benchmarks/soak.py --max-documents-per-pass 0   # as one pass, however large
 
 Input, as scrapers and exports hand it over: JSONL files of ``--lines-per-file`` (1,000)
 records ``{"url", "title", "outlet", "published", "text"}``, published over 30 days. Each text
@@ -15,9 +16,12 @@ the run should report is known from the generation: articles = originals, duplic
 copies, rejected = broken lines.
 
 The pipeline runs as ``newsbeam run`` in a child process; psutil samples every 0.5 s the
-resident memory (RSS) of that process and all its descendants (the runner and its workers),
-summed, and the proportional set size (PSS, shared pages counted once). Prints the figures
-and writes ``benchmarks/results/soak.json`` (``soak-<N>.json`` for another ``--docs``).
+resident memory (RSS) of that process and all its descendants (the launcher, the process of
+each pass, the runner's workers), summed, and the proportional set size (PSS, shared pages
+counted once). Inputs over ``read.max_documents_per_pass`` run as passes: the peak is also
+taken per pass (between the launcher's "pass committed" lines), with the size of the signature
+index that pass read. Prints the figures and writes ``benchmarks/results/soak.json``
+(``soak-<N>[-enrich][-pass<M>].json`` for other settings).
 """
 
 from __future__ import annotations
@@ -153,8 +157,9 @@ def write_corpus(
 
 class TreeMemory:
     """Samples the summed RSS and PSS of a process and all its descendants until stopped, and
-    the largest RSS of the root (the runner, which holds the data between stages) and of any
-    one descendant (a worker)."""
+    the largest RSS of the root (the launcher; in a one-pass run, the runner, which holds the
+    data between stages) and of any one descendant (a pass's runner, or a worker). ``mark()``
+    ends a segment (a pass): it returns the segment's peaks and starts the next."""
 
     def __init__(self, pid: int, every: float = SAMPLE_SECONDS):
         import psutil
@@ -164,7 +169,12 @@ class TreeMemory:
         self._stop = threading.Event()
         self.peak_rss = self.peak_pss = self.peak_runner_rss = self.peak_worker_rss = 0
         self.peak_processes = 0
+        self._segment = {"rss": 0, "largest_process": 0}
         self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def mark(self) -> dict:
+        segment, self._segment = self._segment, {"rss": 0, "largest_process": 0}
+        return segment
 
     def _sample(self) -> None:
         import psutil
@@ -174,7 +184,7 @@ class TreeMemory:
                 processes = [self._root, *self._root.children(recursive=True)]
             except psutil.Error:
                 return
-            rss = pss = 0
+            rss = pss = largest = 0
             for process in processes:
                 try:
                     info = process.memory_full_info()
@@ -182,10 +192,14 @@ class TreeMemory:
                     continue
                 rss += info.rss
                 pss += getattr(info, "pss", info.rss)
+                largest = max(largest, info.rss)
                 if process.pid == self._root.pid:
                     self.peak_runner_rss = max(self.peak_runner_rss, info.rss)
                 else:
                     self.peak_worker_rss = max(self.peak_worker_rss, info.rss)
+            segment = self._segment
+            segment["rss"] = max(segment["rss"], rss)
+            segment["largest_process"] = max(segment["largest_process"], largest)
             self.peak_rss = max(self.peak_rss, rss)
             self.peak_pss = max(self.peak_pss, pss)
             self.peak_processes = max(self.peak_processes, len(processes))
@@ -205,23 +219,41 @@ def newsbeam_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "pipeline.cli"]
 
 
-def run_soak(docs: int, workers: int, enrich: bool, work: Path, lines_per_file: int) -> dict:
+def run_soak(
+    docs: int, workers: int, enrich: bool, work: Path, lines_per_file: int, max_documents_per_pass: int | None
+) -> dict:
     corpus = write_corpus(work / "in", docs, lines_per_file)
     out = work / "out"
-    command = [*newsbeam_command(), "run", str(corpus.folder), "--output", str(out), "--quiet"]
+    command = [*newsbeam_command(), "run", str(corpus.folder), "--output", str(out)]
+    # JSON lines: the launcher's "pass" events mark where one pass's memory ends.
+    command += ["--log-format", "json", "--progress-interval", "3600"]
+    if max_documents_per_pass is not None:
+        config = work / "passes.yaml"
+        config.write_text(f"read:\n  max_documents_per_pass: {max_documents_per_pass}\n", encoding="utf-8")
+        command += ["--config", str(config)]
     if not enrich:
         command.append("--no-enrich")
     if workers > 1:
         command += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with TreeMemory(child.pid) as memory:
-        stdout, stderr = child.communicate()
+    summary_path = work / "summary.json"
+    passes: list[dict] = []
+    other_stderr: list[str] = []
+    with open(summary_path, "w", encoding="utf-8") as stdout:
+        child = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, text=True)
+        with TreeMemory(child.pid) as memory:
+            for line in child.stderr:
+                event = json.loads(line) if line.startswith("{") else {}
+                if event.get("event") == "pass":
+                    passes.append({**event, "memory": memory.mark()})
+                elif not event:
+                    other_stderr.append(line)
+            child.wait()
     wall = time.perf_counter() - started
     if child.returncode not in (0, 1):
-        raise SystemExit(f"newsbeam run failed ({child.returncode}):\n{stderr[-3000:]}")
-    manifest = json.loads(max((out / "_runs").glob("*.json"), key=os.path.getmtime).read_text())
-    accounting = manifest["accounting"]
+        raise SystemExit(f"newsbeam run failed ({child.returncode}):\n{''.join(other_stderr)[-3000:]}")
+    summary = json.loads(summary_path.read_text(encoding="utf-8").strip().splitlines()[-1])
+    accounting = summary["accounting"]
     mb = 1024 * 1024
     return {
         "docs": docs,
@@ -229,6 +261,7 @@ def run_soak(docs: int, workers: int, enrich: bool, work: Path, lines_per_file: 
         "lines_per_file": lines_per_file,
         "workers": workers,
         "enrich": enrich,
+        "max_documents_per_pass": summary["config"]["read"]["max_documents_per_pass"],
         "expected": {"articles": corpus.originals, "duplicates": corpus.copies, "rejected": corpus.broken},
         "inputs": accounting["inputs"],
         "articles": accounting["articles"],
@@ -243,9 +276,33 @@ def run_soak(docs: int, workers: int, enrich: bool, work: Path, lines_per_file: 
         "peak_runner_rss_mb": round(memory.peak_runner_rss / mb),
         "peak_worker_rss_mb": round(memory.peak_worker_rss / mb),
         "processes": memory.peak_processes,
-        "stage_seconds": manifest.get("stage_seconds", {}),
+        "stage_seconds": summary.get("stage_seconds", {}),
+        "passes": pass_figures(passes, mb),
         "command": " ".join(command[command.index("run") :]),
     }
+
+
+def pass_figures(passes: list[dict], mb: int) -> list[dict]:
+    """Per pass: its counts, time, the signature index it read (rows: every article and
+    duplicate of the passes before it) and the peak memory while it ran."""
+    figures, indexed = [], 0
+    for event in passes:
+        a = event["accounting"]
+        figures.append(
+            {
+                "pass": event["pass"],
+                "inputs": a["inputs"],
+                "articles": a["articles"],
+                "duplicates": a["duplicates"],
+                "balanced": a["balanced"],
+                "wall_s": round(event["wall_seconds"], 1),
+                "index_rows_read": indexed,
+                "peak_rss_mb": round(event["memory"]["rss"] / mb),
+                "largest_process_mb": round(event["memory"]["largest_process"] / mb),
+            }
+        )
+        indexed += a["articles"] + a["duplicates"]
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,23 +311,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (default: 2)")
     parser.add_argument("--enrich", action="store_true", help="run entities and numbers too (default: --no-enrich)")
     parser.add_argument("--lines-per-file", type=int, default=1000, help="JSONL lines per input file")
+    parser.add_argument(
+        "--max-documents-per-pass",
+        type=int,
+        default=None,
+        metavar="N",
+        help="read.max_documents_per_pass for the run (0: one pass; default: newsbeam's default)",
+    )
     parser.add_argument("--keep", metavar="DIR", help="generate and run in DIR and keep it (default: a temp folder)")
     args = parser.parse_args(argv)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="newsbeam-soak-"))
     try:
-        result = run_soak(args.docs, args.workers, args.enrich, work, args.lines_per_file)
+        result = run_soak(args.docs, args.workers, args.enrich, work, args.lines_per_file, args.max_documents_per_pass)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    passes_suffix = "" if args.max_documents_per_pass is None else f"-pass{args.max_documents_per_pass}"
     name = (
         "soak.json"
-        if args.docs == DEFAULT_DOCS and not args.enrich
-        else f"soak-{args.docs}{'-enrich' * args.enrich}.json"
+        if args.docs == DEFAULT_DOCS and not args.enrich and not passes_suffix
+        else f"soak-{args.docs}{'-enrich' * args.enrich}{passes_suffix}.json"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     e = result["expected"]
-    print(f"soak: {result['docs']:,} documents in {result['input_files']} JSONL files, {args.workers} workers")
+    passes = result["passes"]
+    print(
+        f"soak: {result['docs']:,} documents in {result['input_files']} JSONL files, {args.workers} workers,"
+        f" {len(passes) or 1} pass(es) of at most {result['max_documents_per_pass']:,} documents"
+    )
     print(
         f"  inputs {result['inputs']:,} = articles {result['articles']:,} + duplicates {result['duplicates']:,}"
         f" + rejected {result['rejected']:,}: {'ok' if result['balanced'] else 'MISMATCH'}"
@@ -279,9 +348,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  wall {result['wall_s']} s, {result['docs_per_s']} docs/s")
     print(
         f"  peak memory of the process tree: RSS {result['peak_rss_mb']:,} MB summed over {result['processes']}"
-        f" processes, PSS {result['peak_pss_mb']:,} MB; runner {result['peak_runner_rss_mb']:,} MB,"
-        f" largest worker {result['peak_worker_rss_mb']:,} MB"
+        f" processes, PSS {result['peak_pss_mb']:,} MB; root process {result['peak_runner_rss_mb']:,} MB,"
+        f" largest child {result['peak_worker_rss_mb']:,} MB"
     )
+    for p in passes:
+        print(
+            f"  pass {p['pass']:>3}: inputs {p['inputs']:,}, duplicates {p['duplicates']:,}, {p['wall_s']} s,"
+            f" index read {p['index_rows_read']:,} rows; peak RSS {p['peak_rss_mb']:,} MB"
+            f" (largest process {p['largest_process_mb']:,} MB)"
+        )
     print(f"  written to {RESULTS / name}")
     return 0 if result["balanced"] else 1
 

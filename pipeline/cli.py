@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest files, folders and feeds into Parquet tables",
         "Read PATHs (files or folders of .txt/.html/.json/.jsonl, recursively) and feeds; clean, deduplicate,\n"
         "enrich, and write Hive-partitioned Parquet tables. Prints progress every few seconds to stderr\n"
-        "and a summary at the end; the same summary is saved in OUTPUT/_runs/<run_id>.json.",
+        "and a summary at the end; the same summary is saved in OUTPUT/_runs/<run_id>.json. Inputs of more\n"
+        "than read.max_documents_per_pass documents (config) run as successive passes of whole files, each\n"
+        "committed as it ends and deduplicated against the earlier ones; the summary adds them up.",
         RUN_EPILOG,
     )
     run.add_argument("paths", nargs="*", metavar="PATH", help="input files or folders, read recursively")
@@ -260,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"newsbeam: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("newsbeam: interrupted; nothing was committed unless a summary was printed", file=sys.stderr)
+        print(
+            "newsbeam: interrupted; nothing was committed unless a summary (or a 'pass N committed' line) was printed",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
         if args.debug:

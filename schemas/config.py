@@ -23,6 +23,12 @@ class ReadConfig(_Strict):
         50_000_000, gt=0, description="larger files (decompressed, for .gz; per record, for WARC) become error rows"
     )
     extensions: list[str] = [".txt", ".html", ".htm", ".json", ".jsonl", ".warc", ".arc"]
+    max_documents_per_pass: int = Field(
+        20_000,
+        ge=0,
+        description="more input documents than this run as successive passes of whole files into the same output,"
+        " each deduplicated against the earlier ones (memory grows with a pass, not the input); 0 = one pass",
+    )
 
 
 class CleanConfig(_Strict):
