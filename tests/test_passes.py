@@ -166,12 +166,6 @@ def test_documents_per_file_are_estimated_without_parsing(tmp_path):
     assert estimates == {"array.json": 40, "object.json": 1, "packed.jsonl.gz": 250, "page.html": 1, "plain.jsonl": 250}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the same doc_id (same text and no URL) in a later pass is taken for a rerun of the earlier "
-    "input and replaces its row; one pass keeps both (one as a duplicate). transforms/dedup.py and the commit "
-    "would need to treat an indexed doc_id from another source as a new input, as _disambiguate does in a run",
-)
 def test_the_same_text_in_two_passes_keeps_both_inputs(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -484,8 +484,36 @@ def _disambiguate(doc_id: str, articles: Iterable[dict]) -> Iterator[dict]:
     ordered = sorted(articles, key=lambda a: (canonical_rank(a), a["source"]))
     yield ordered[0]
     for article in ordered[1:]:
-        derived = hashlib.sha256(f"{doc_id}\x00{article['source']}".encode()).hexdigest()[:16]
-        yield {**article, "doc_id": derived}
+        yield {**article, "doc_id": derived_doc_id(doc_id, article["source"])}
+
+
+def derived_doc_id(doc_id: str, source: str) -> str:
+    return hashlib.sha256(f"{doc_id}\x00{source}".encode()).hexdigest()[:16]
+
+
+class _KeepIndexedIdsFn(beam.DoFn):
+    """An input whose doc_id an earlier run (or pass) committed for *another* source is another
+    input, not a rerun: it gets an id derived from its source, so committing it cannot replace
+    the earlier article (it is then matched against it like any copy). The same doc_id from the
+    same source is a rerun and keeps its id: its new rows replace the old ones."""
+
+    def __init__(self, index_files: list[str]):
+        self._index_files = index_files
+
+    def setup(self):
+        from transforms.write import read_parquet_file
+
+        self._sources: dict[str, str] = {}
+        for path in self._index_files:
+            table = read_parquet_file(path, ["doc_id", "source"])
+            self._sources.update(zip(table.column("doc_id").to_pylist(), table.column("source").to_pylist()))
+
+    def process(self, article: dict):
+        indexed_source = self._sources.get(article["doc_id"])
+        if indexed_source is not None and indexed_source != article["source"]:
+            yield {**article, "doc_id": derived_doc_id(article["doc_id"], article["source"])}
+        else:
+            yield article
 
 
 class _SketchFn(beam.DoFn):
@@ -578,8 +606,9 @@ def _band_keys64(keys) -> np.ndarray:
 class IndexLookup:
     """The signature index of earlier runs, held as sorted numpy arrays (1.7 KB of arrays per
     indexed article: its band keys, its anchors, a few strings; ~3 KB of process memory
-    measured, 3 s to build per 100,000 articles), probed one new article at a time. Earlier articles never go through the run's shuffles: a run's memory grows with
-    its own input, and with the retained index only by this compact table.
+    measured, 3 s to build per 100,000 articles), probed one new article at a time. Earlier
+    articles never go through the run's shuffles: a run's memory grows with its own input,
+    and with the retained index only by this compact table.
 
     ``candidates`` applies the rules of the in-run grouping: a shared band key, or at least
     ``min_shared_anchors`` shared anchors, not counting anchors that more than
@@ -875,6 +904,8 @@ class ClusterNearDuplicates(beam.PTransform):
             | "GroupByDocId" >> beam.GroupByKey()
             | "DisambiguateDocIds" >> beam.FlatMapTuple(_disambiguate)
         )
+        if self._index_files:
+            unique = unique | "KeepIndexedIds" >> beam.ParDo(_KeepIndexedIdsFn(self._index_files))
         sketched = unique | "Sketch" >> beam.ParDo(_SketchFn(cfg)).with_outputs(
             "sketches", "anchors", "index", "probes", main="bands"
         )
