@@ -492,10 +492,11 @@ def derived_doc_id(doc_id: str, source: str) -> str:
 
 
 class _KeepIndexedIdsFn(beam.DoFn):
-    """An input whose doc_id an earlier run (or pass) committed for *another* source is another
-    input, not a rerun: it gets an id derived from its source, so committing it cannot replace
-    the earlier article (it is then matched against it like any copy). The same doc_id from the
-    same source is a rerun and keeps its id: its new rows replace the old ones."""
+    """A text without a URL whose doc_id (its text's hash) an earlier run (or pass) committed
+    for *another* source is another input, not a rerun: it gets an id derived from its source,
+    so committing it cannot replace the earlier article (it is then matched against it like any
+    copy). The same source again is a rerun, and a URL is an article's identity: the same URL
+    from anywhere is its newer version, and its rows replace the old ones."""
 
     def __init__(self, index_files: list[str]):
         self._index_files = index_files
@@ -510,7 +511,7 @@ class _KeepIndexedIdsFn(beam.DoFn):
 
     def process(self, article: dict):
         indexed_source = self._sources.get(article["doc_id"])
-        if indexed_source is not None and indexed_source != article["source"]:
+        if indexed_source is not None and indexed_source != article["source"] and not article.get("url"):
             yield {**article, "doc_id": derived_doc_id(article["doc_id"], article["source"])}
         else:
             yield article
