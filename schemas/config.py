@@ -27,7 +27,8 @@ class ReadConfig(_Strict):
         20_000,
         ge=0,
         description="more input documents than this run as successive passes of whole files into the same output,"
-        " each deduplicated against the earlier ones (memory grows with a pass, not the input); 0 = one pass",
+        " each deduplicated against the earlier ones (memory grows with a pass, not the input); 0 = one pass"
+        " (not above ~100,000 documents on the DirectRunner: such runs were seen to miss copies, see README)",
     )
 
 
