@@ -735,6 +735,8 @@ def _attach_sketch(keyed: tuple[str, dict], side: str) -> Iterator[tuple]:
             yield pair, known
         elif sketch is not None:
             yield pair, {**known, side: sketch}
+        else:  # never expected: counted so that a lost sketch cannot hide
+            Metrics.counter(METRICS_NAMESPACE, "dedup_pair_without_sketch").inc()
 
 
 def _with_cluster(entry: dict, assignments: dict) -> dict:
@@ -748,6 +750,7 @@ class _ClassifyFn(beam.DoFn):
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
         self._clock = StageClock("dedup")
+        self._related = Metrics.counter(METRICS_NAMESPACE, "dedup_relations")
 
     def process(self, pair_with_sketches: tuple[tuple[str, str], dict]):
         (a, b), sketches = pair_with_sketches
@@ -755,6 +758,7 @@ class _ClassifyFn(beam.DoFn):
             relation = classify_pair(unpacked(sketches["a"]), unpacked(sketches["b"]), self._cfg)
         if relation is None:
             return
+        self._related.inc()
         ends = {a: _slim(sketches["a"]), b: _slim(sketches["b"])}
         yield {"a": a, "b": b, **relation, "ends": ends}
 
@@ -796,6 +800,7 @@ def _compact(relation: dict, cfg: DedupConfig) -> tuple:
 
 
 def _resolve(relations: list[tuple]) -> Iterator[tuple[str, dict]]:
+    Metrics.counter(METRICS_NAMESPACE, "dedup_relations_resolved").inc(len(relations))
     info: dict[str, dict] = {}
     copies, reuse = [], []
     for relation in sorted(relations, key=lambda r: (r[1], r[2])):
