@@ -48,14 +48,17 @@ from pipeline.summary import (
 )
 from schemas.config import ReadConfig
 from schemas.tables import SCHEMA_VERSION, TABLES
+from transforms.dedup import dedup_losses
 from transforms.read import READERS, discover_inputs, file_type, source_name
 from transforms.write import (
     OutputError,
     OutputLock,
     check_output_schema,
     commit_run,
+    delete_path,
     expire_index,
     index_files,
+    path_exists,
     read_table,
     staging_root,
     write_manifest,
@@ -130,12 +133,7 @@ def _run_one(cfg, options, run_ctx: RunContext, progress, named: list[str], batc
         if not run_ctx.index_files:
             listed = index_files(run_ctx.output, cfg.dedup.index_retention_days, today)
             run_ctx = dataclasses.replace(run_ctx, index_files=tuple(listed))
-        pipeline = beam.Pipeline(options=options)
-        build(pipeline, cfg, run_ctx)
-        with report_progress(progress, run_ctx.output, run_ctx.run_id):
-            result = pipeline.run()
-            result.wait_until_finish()
-        counters = metric_counters(result)
+        counters = _run_pipeline_checked(cfg, options, run_ctx, progress)
         staged = {table: read_table(staging_root(run_ctx.output, run_ctx.run_id), table) for table in TABLES}
         replaced = commit_run(run_ctx.output, run_ctx.run_id)
         if run_ctx.feeds or cfg.feeds.sources:
@@ -161,6 +159,49 @@ def _run_one(cfg, options, run_ctx: RunContext, progress, named: list[str], batc
         },
     )
     return {**summary, "run_ids": [run_ctx.run_id]}
+
+
+# A run whose dedup counters show the runner lost elements is rerun (from scratch: nothing of
+# it is committed yet) this many times before it fails.
+RUNNER_LOSS_ATTEMPTS = 3
+
+
+class RunnerLostData(RuntimeError):
+    """The runner dropped elements inside a stage (seen by the stage's own counters)."""
+
+
+def _run_pipeline_checked(cfg, options, run_ctx: RunContext, progress) -> dict:
+    """Build and run the graph; its counters. Reruns when the dedup step's counters show that
+    the runner lost elements between its steps (see ``dedup_losses``), so a loss becomes a
+    rerun, or after ``RUNNER_LOSS_ATTEMPTS`` a failed run, never copies silently missed."""
+    for attempt in range(1, RUNNER_LOSS_ATTEMPTS + 1):
+        pipeline = beam.Pipeline(options=options)
+        build(pipeline, cfg, run_ctx)
+        with report_progress(progress, run_ctx.output, run_ctx.run_id):
+            result = pipeline.run()
+            result.wait_until_finish()
+        counters = metric_counters(result)
+        losses = dedup_losses(counters, cfg.dedup.bands)
+        if not losses:
+            return counters
+        # Staged files of the failed attempt go; the next attempt stages the run again.
+        staged = staging_root(run_ctx.output, run_ctx.run_id)
+        if path_exists(staged):
+            delete_path(staged)
+        what = "; ".join(losses)
+        if attempt == RUNNER_LOSS_ATTEMPTS:
+            raise RunnerLostData(
+                f"the Beam runner lost elements inside the dedup step in {attempt} attempts ({what}); "
+                "nothing was committed. Split the input into smaller passes (read.max_documents_per_pass) "
+                "or use another runner"
+            )
+        print(
+            f"[newsbeam] the Beam runner lost elements inside the dedup step ({what}); "
+            f"nothing was committed, running again (attempt {attempt + 1} of {RUNNER_LOSS_ATTEMPTS})",
+            file=sys.stderr,
+            flush=True,
+        )
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------- passes

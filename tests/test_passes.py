@@ -14,9 +14,10 @@ import pytest
 
 from benchmarks.soak import seed_vocabulary, syndicated_copy, synthetic_record
 from pipeline.run import estimate_documents, run
-from schemas.config import ReadConfig
+from schemas.config import DedupConfig, ReadConfig
 from tests.conftest import SEEDS
 from tests.test_end_to_end import newsbeam
+from transforms.dedup import dedup_losses
 
 LIMIT = 8
 ACCOUNTED = ("inputs", "articles", "duplicates", "rejected")
@@ -109,6 +110,9 @@ def test_files_past_the_limit_run_as_passes_whose_accounting_adds_up(corpus, pas
     assert all(m["accounting"]["inputs"] <= LIMIT for m in runs[:2]) and runs[2]["accounting"]["inputs"] > LIMIT
     # Later passes read the index of the earlier ones.
     assert [m["index_files_read"] > 0 for m in runs] == [False, True, True]
+    # Pairs with earlier passes' articles went through the joins too, and none was lost there.
+    assert [m["counters"].get("dedup_index_pairs", 0) > 0 for m in runs] == [False, True, True]
+    assert [dedup_losses(m["counters"], DedupConfig().bands) for m in runs] == [[], [], []]
     combined = summary["accounting"]
     assert combined["balanced"] and all(m["accounting"]["balanced"] for m in runs)
     assert {k: combined[k] for k in ACCOUNTED} == corpus["expected"]

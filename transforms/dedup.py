@@ -475,6 +475,34 @@ def duplicate_row(article: dict, canonical_id: str, similarity: float) -> dict:
     }
 
 
+def dedup_losses(counters: dict[str, int], bands: int) -> list[str]:
+    """Elements lost between the batch dedup stage's Beam steps, from its counters; [] when none.
+
+    Each step counts what it receives, so every candidate pair must reach classification and
+    every article its LSH bands. A loss here is the runner's, not the data's: Beam 2.77's
+    multi-process DirectRunner was seen to drop part of the join inputs, nondeterministically,
+    in single runs of 200,000 documents (copies then go unrecognised). The launcher reruns.
+    """
+
+    def count(name: str) -> int:
+        return int(counters.get(f"dedup_{name}", 0))
+
+    checks = [
+        ("LSH band entries", count("sketched") * bands, count("band_entries")),
+        ("candidate pairs into the first join", count("candidate_pairs") + count("index_pairs"), count("join_a_keyed")),
+        ("pairs out of the first join", count("join_a_keyed"), count("join_a_pairs")),
+        ("pairs into the second join", count("join_a_pairs") - count("join_a_without_sketch"), count("join_b_keyed")),
+        ("pairs out of the second join", count("join_b_keyed"), count("join_b_pairs")),
+        ("pairs classified", count("join_b_pairs") - count("join_b_without_sketch"), count("pairs_compared")),
+        ("relations resolved", count("relations"), count("relations_resolved")),
+    ]
+    problems = [f"{what}: {expected:,} expected, {seen:,} seen" for what, expected, seen in checks if expected != seen]
+    missing = count("join_a_without_sketch") + count("join_b_without_sketch")
+    if missing:
+        problems.append(f"candidate pairs whose article sketch was missing: {missing:,}")
+    return problems
+
+
 # ---------------------------------------------------------------- Beam wrappers
 
 
@@ -521,9 +549,11 @@ class _SketchFn(beam.DoFn):
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
         self._clock = StageClock("dedup")
+        self._sketched = Metrics.counter(METRICS_NAMESPACE, "dedup_sketched")
 
     def process(self, article: dict):
         cfg = self._cfg
+        self._sketched.inc()
         with self._clock.timing():
             compared = comparison_sketch(article["text"], cfg)
             signature = minhash_signature(compared["distinct"], cfg.num_perm, cfg.seed)
@@ -719,6 +749,7 @@ class _ProbeIndexFn(beam.DoFn):
             if indexed_id in new_ids or self._index.source(position) in new_sources:
                 continue
             sketch = self._index.sketch(position)
+            Metrics.counter(METRICS_NAMESPACE, "dedup_index_pairs").inc()
             if indexed_id < doc_id:
                 yield (indexed_id, doc_id), {"a": sketch}
             else:
@@ -730,13 +761,20 @@ def _attach_sketch(keyed: tuple[str, dict], side: str) -> Iterator[tuple]:
     run's article comes with its sketch already, from ``IndexLookup``)."""
     _doc_id, grouped = keyed
     sketch = next(iter(grouped["sketch"]), None)
+    seen = Metrics.counter(METRICS_NAMESPACE, f"dedup_join_{side}_pairs")
     for pair, known in grouped["pair"]:
+        seen.inc()
         if side in known:
             yield pair, known
         elif sketch is not None:
             yield pair, {**known, side: sketch}
         else:  # never expected: counted so that a lost sketch cannot hide
-            Metrics.counter(METRICS_NAMESPACE, "dedup_pair_without_sketch").inc()
+            Metrics.counter(METRICS_NAMESPACE, f"dedup_join_{side}_without_sketch").inc()
+
+
+def _keyed_by_end(item: tuple, end: int) -> tuple:
+    Metrics.counter(METRICS_NAMESPACE, f"dedup_join_{'ab'[end]}_keyed").inc()
+    return item[0][end], item
 
 
 def _with_cluster(entry: dict, assignments: dict) -> dict:
@@ -751,9 +789,11 @@ class _ClassifyFn(beam.DoFn):
         self._cfg = cfg
         self._clock = StageClock("dedup")
         self._related = Metrics.counter(METRICS_NAMESPACE, "dedup_relations")
+        self._compared = Metrics.counter(METRICS_NAMESPACE, "dedup_pairs_compared")
 
     def process(self, pair_with_sketches: tuple[tuple[str, str], dict]):
         (a, b), sketches = pair_with_sketches
+        self._compared.inc()
         with self._clock.timing():
             relation = classify_pair(unpacked(sketches["a"]), unpacked(sketches["b"]), self._cfg)
         if relation is None:
@@ -776,11 +816,24 @@ def _slim(sketch: dict) -> dict:
     return slim
 
 
+def _band_pairs(_band: str, doc_ids: Iterable[str]) -> Iterator[tuple[str, str]]:
+    doc_ids = list(doc_ids)
+    # documents x bands, exactly: a band entry lost between Beam steps shows here.
+    Metrics.counter(METRICS_NAMESPACE, "dedup_band_entries").inc(len(doc_ids))
+    yield from candidate_pairs(doc_ids)
+
+
 def _anchor_pairs(keyed: tuple[int, Iterable[str]], limit: int) -> Iterator[tuple[str, str]]:
     _anchor, doc_ids = keyed
     doc_ids = list(doc_ids)
+    Metrics.counter(METRICS_NAMESPACE, "dedup_anchor_entries").inc(len(doc_ids))
     if len(doc_ids) <= limit:
         yield from candidate_pairs(doc_ids)
+
+
+def _unclassified(pair: tuple[str, str]) -> tuple[tuple[str, str], dict]:
+    Metrics.counter(METRICS_NAMESPACE, "dedup_candidate_pairs").inc()
+    return pair, {}
 
 
 def _compact(relation: dict, cfg: DedupConfig) -> tuple:
@@ -916,11 +969,7 @@ class ClusterNearDuplicates(beam.PTransform):
             "sketches", "anchors", "index", "probes", main="bands"
         )
         sketches = sketched.sketches
-        lsh_pairs = (
-            sketched.bands
-            | "GroupByBand" >> beam.GroupByKey()
-            | "BandPairs" >> beam.FlatMapTuple(lambda _key, ids: candidate_pairs(ids))
-        )
+        lsh_pairs = sketched.bands | "GroupByBand" >> beam.GroupByKey() | "BandPairs" >> beam.FlatMapTuple(_band_pairs)
         # Passages shared between different stories rarely make an LSH band agree; shared
         # anchors find them. Anchors in very many articles are boilerplate and skipped.
         anchor_pairs = (
@@ -935,7 +984,7 @@ class ClusterNearDuplicates(beam.PTransform):
             (lsh_pairs, anchor_pairs)
             | "AllCandidates" >> beam.Flatten()
             | "DistinctPairs" >> beam.Distinct()
-            | "NothingKnown" >> beam.Map(lambda pair: (pair, {}))
+            | "NothingKnown" >> beam.Map(_unclassified)
         )
         pair_parts = [new_pairs]
         if self._index_files:
@@ -955,12 +1004,12 @@ class ClusterNearDuplicates(beam.PTransform):
         # Both ends' sketches reach each candidate pair through two keyed joins: each sketch
         # travels once per pair it is in, not once per band or anchor.
         with_a = (
-            {"pair": pairs | "KeyByA" >> beam.Map(lambda item: (item[0][0], item)), "sketch": sketches}
+            {"pair": pairs | "KeyByA" >> beam.Map(_keyed_by_end, 0), "sketch": sketches}
             | "JoinA" >> beam.CoGroupByKey()
             | "AttachA" >> beam.FlatMap(_attach_sketch, "a")
         )
         relations = (
-            {"pair": with_a | "KeyByB" >> beam.Map(lambda item: (item[0][1], item)), "sketch": sketches}
+            {"pair": with_a | "KeyByB" >> beam.Map(_keyed_by_end, 1), "sketch": sketches}
             | "JoinB" >> beam.CoGroupByKey()
             | "AttachB" >> beam.FlatMap(_attach_sketch, "b")
             | "ClassifyPairs" >> beam.ParDo(_ClassifyFn(cfg))
