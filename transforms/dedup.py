@@ -487,19 +487,18 @@ def dedup_losses(counters: dict[str, int], bands: int) -> list[str]:
     def count(name: str) -> int:
         return int(counters.get(f"dedup_{name}", 0))
 
+    new_pairs, index_pairs = count("candidate_pairs"), count("index_pairs")
     checks = [
         ("LSH band entries", count("sketched") * bands, count("band_entries")),
-        ("candidate pairs into the first join", count("candidate_pairs") + count("index_pairs"), count("join_a_keyed")),
-        ("pairs out of the first join", count("join_a_keyed"), count("join_a_pairs")),
-        ("pairs into the second join", count("join_a_pairs") - count("join_a_without_sketch"), count("join_b_keyed")),
-        ("pairs out of the second join", count("join_b_keyed"), count("join_b_pairs")),
-        ("pairs classified", count("join_b_pairs") - count("join_b_without_sketch"), count("pairs_compared")),
+        ("candidate pairs into the join", new_pairs + index_pairs, count("pairs_keyed")),
+        ("pair ends out of the join", 2 * new_pairs + index_pairs, count("pair_ends")),
+        ("pairs joined", count("pairs_keyed"), count("pairs_joined")),
+        ("pairs classified", count("pairs_joined"), count("pairs_compared")),
         ("relations resolved", count("relations"), count("relations_resolved")),
     ]
     problems = [f"{what}: {expected:,} expected, {seen:,} seen" for what, expected, seen in checks if expected != seen]
-    missing = count("join_a_without_sketch") + count("join_b_without_sketch")
-    if missing:
-        problems.append(f"candidate pairs whose article sketch was missing: {missing:,}")
+    if count("end_without_sketch"):
+        problems.append(f"candidate pairs whose article sketch was missing: {count('end_without_sketch'):,}")
     return problems
 
 
@@ -756,25 +755,39 @@ class _ProbeIndexFn(beam.DoFn):
                 yield (doc_id, indexed_id), {"b": sketch}
 
 
-def _attach_sketch(keyed: tuple[str, dict], side: str) -> Iterator[tuple]:
-    """Join step: each pair keyed by one of its ends picks up that end's sketch (an earlier
-    run's article comes with its sketch already, from ``IndexLookup``)."""
+def _pair_ends(item: tuple[tuple[str, str], dict]) -> Iterator[tuple[str, tuple]]:
+    """A candidate pair -> its ends whose sketch it still needs, keyed by that end's doc_id
+    (an earlier run's article comes with its sketch already, from ``IndexLookup``)."""
+    pair, known = item
+    Metrics.counter(METRICS_NAMESPACE, "dedup_pairs_keyed").inc()
+    for doc_id, side in zip(pair, "ab"):
+        if side not in known:
+            yield doc_id, (pair, side, known)
+
+
+def _attach_sketch(keyed: tuple[str, dict]) -> Iterator[tuple]:
+    """Join step: each pair end keyed by an article picks up that article's sketch."""
     _doc_id, grouped = keyed
     sketch = next(iter(grouped["sketch"]), None)
-    seen = Metrics.counter(METRICS_NAMESPACE, f"dedup_join_{side}_pairs")
-    for pair, known in grouped["pair"]:
-        seen.inc()
-        if side in known:
-            yield pair, known
-        elif sketch is not None:
+    ends = Metrics.counter(METRICS_NAMESPACE, "dedup_pair_ends")
+    for pair, side, known in grouped["end"]:
+        ends.inc()
+        if sketch is not None:
             yield pair, {**known, side: sketch}
         else:  # never expected: counted so that a lost sketch cannot hide
-            Metrics.counter(METRICS_NAMESPACE, f"dedup_join_{side}_without_sketch").inc()
+            Metrics.counter(METRICS_NAMESPACE, "dedup_end_without_sketch").inc()
 
 
-def _keyed_by_end(item: tuple, end: int) -> tuple:
-    Metrics.counter(METRICS_NAMESPACE, f"dedup_join_{'ab'[end]}_keyed").inc()
-    return item[0][end], item
+def _both_ends(pair: tuple[str, str], parts: Iterable[dict]) -> Iterator[tuple]:
+    """A pair's ends, each with its sketch -> the pair with both sketches."""
+    Metrics.counter(METRICS_NAMESPACE, "dedup_pairs_joined").inc()
+    sketches: dict = {}
+    for part in parts:
+        sketches.update(part)
+    if "a" in sketches and "b" in sketches:
+        yield pair, sketches
+    else:  # an end was lost (counted above)
+        Metrics.counter(METRICS_NAMESPACE, "dedup_pair_incomplete").inc()
 
 
 def _with_cluster(entry: dict, assignments: dict) -> dict:
@@ -1001,17 +1014,16 @@ class ClusterNearDuplicates(beam.PTransform):
                 )
             )
         pairs = pair_parts | "AllPairs" >> beam.Flatten(pipeline=articles.pipeline)
-        # Both ends' sketches reach each candidate pair through two keyed joins: each sketch
-        # travels once per pair it is in, not once per band or anchor.
-        with_a = (
-            {"pair": pairs | "KeyByA" >> beam.Map(_keyed_by_end, 0), "sketch": sketches}
-            | "JoinA" >> beam.CoGroupByKey()
-            | "AttachA" >> beam.FlatMap(_attach_sketch, "a")
-        )
+        # Each pair end picks up its article's sketch in one keyed join, then the two ends meet
+        # by pair: a sketch travels once per pair it is in, not once per band or anchor. (Two
+        # chained joins, by one end and then the other, lost pairs on Beam 2.77's multi-process
+        # DirectRunner in runs of 200,000 documents: the second join's input came from two stages.)
         relations = (
-            {"pair": with_a | "KeyByB" >> beam.Map(_keyed_by_end, 1), "sketch": sketches}
-            | "JoinB" >> beam.CoGroupByKey()
-            | "AttachB" >> beam.FlatMap(_attach_sketch, "b")
+            {"end": pairs | "PairEnds" >> beam.FlatMap(_pair_ends), "sketch": sketches}
+            | "JoinSketches" >> beam.CoGroupByKey()
+            | "AttachSketch" >> beam.FlatMap(_attach_sketch)
+            | "GroupByPair" >> beam.GroupByKey()
+            | "BothEnds" >> beam.FlatMapTuple(_both_ends)
             | "ClassifyPairs" >> beam.ParDo(_ClassifyFn(cfg))
         )
         # One worker sees the relations (not the articles): sized by copies and reuse pairs.
