@@ -114,8 +114,9 @@ def entity_rows(doc, article: dict) -> list[dict]:
     ]
 
 
-def number_rows(nlp, doc, article: dict) -> list[dict]:
-    """Rows of the ``numbers`` table for one article (its whole-text Doc)."""
+def number_rows(nlp, doc, article: dict, parsed: list | None = None) -> list[dict]:
+    """Rows of the ``numbers`` table for one article (its whole-text Doc); ``parsed`` is its
+    entry of ``parse_number_sentences`` when the caller parsed a batch at once."""
     # Relative dates ("on Monday") resolve against a real publication date, never the crawl time.
     published = article.get("published_at") if article.get("date_source") != "ingestion" else None
     extra = {
@@ -124,23 +125,34 @@ def number_rows(nlp, doc, article: dict) -> list[dict]:
         "outlet": article.get("outlet") or article["source"],
         "published_at": article_time(article),
     }
-    return [{**row, **extra} for row in number_mentions(nlp, doc, published)]
+    return [{**row, **extra} for row in number_mentions(nlp, doc, published, parsed=parsed)]
 
 
-def number_mentions(nlp, doc, published=None, with_dates: bool = True) -> list[dict]:
+# Sentences parsed per ``nlp.pipe`` batch: the parser steps a batch's sentences together, and
+# a batch's articles together hold a few hundred (measured: 10 % faster than one call per article).
+SENTENCE_BATCH = 256
+
+
+def parse_number_sentences(nlp, docs: list) -> list[list[tuple[tuple[int, int], object]]]:
+    """For each whole-text Doc, its sentences that mention a number as ((start, end), parsed
+    sentence Doc), parsed with tags and dependencies in one ``nlp.pipe`` over all the Docs."""
+    spans = [numbers.sentences_with_numbers(doc) for doc in docs]
+    sentence_disabled = [name for name in nlp.pipe_names if name not in _SENTENCE_PIPES]
+    texts = (doc.text[start:end] for doc, doc_spans in zip(docs, spans) for start, end in doc_spans)
+    parsed = iter(nlp.pipe(texts, disable=sentence_disabled, batch_size=SENTENCE_BATCH))
+    return [[(span, next(parsed)) for span in doc_spans] for doc_spans in spans]
+
+
+def number_mentions(nlp, doc, published=None, with_dates: bool = True, parsed: list | None = None) -> list[dict]:
     """Numbers of a whole-text Doc: parse only the sentences that mention a number.
 
     The sentence pass skips NER and reuses the whole-text entities instead (half the cost of
     running NER twice; the entity labels are what classify money, dates, times and percents).
     """
     rows = list(numbers.date_mentions(doc, published=published)) if with_dates else []
-    spans = numbers.sentences_with_numbers(doc)
-    if not spans:
-        return rows
-    text = doc.text
-    sentence_disabled = [name for name in nlp.pipe_names if name not in _SENTENCE_PIPES]
-    sentence_docs = nlp.pipe((text[start:end] for start, end in spans), disable=sentence_disabled)
-    for (start, end), sentence_doc in zip(spans, sentence_docs):
+    if parsed is None:
+        parsed = parse_number_sentences(nlp, [doc])[0]
+    for (start, end), sentence_doc in parsed:
         sentence_doc.ents = [
             span
             for ent in doc.ents
@@ -202,11 +214,15 @@ class EnrichArticlesFn(beam.DoFn):
             )
         batch = valid
         texts = [article["text"] for article in batch]
-        docs = self._nlp.pipe(texts, disable=self._whole_disabled, batch_size=self._cfg.batch_size)
-        for article, doc in zip(batch, docs):
+        docs = list(self._nlp.pipe(texts, disable=self._whole_disabled, batch_size=self._cfg.batch_size))
+        try:
+            parsed = parse_number_sentences(self._nlp, docs)
+        except Exception:  # one article's sentences failed the batch: each parses on its own below
+            parsed = [None] * len(docs)
+        for article, doc, sentences in zip(batch, docs, parsed):
             try:
                 entities = entity_rows(doc, article)
-                found = number_rows(self._nlp, doc, article)
+                found = number_rows(self._nlp, doc, article, sentences)
             except Exception as exc:  # one article's failure must not stop the run
                 self._failed.inc()
                 yield beam.pvalue.TaggedOutput(
