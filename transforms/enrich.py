@@ -152,12 +152,14 @@ def number_mentions(nlp, doc, published=None, with_dates: bool = True, parsed: l
     rows = list(numbers.date_mentions(doc, published=published)) if with_dates else []
     if parsed is None:
         parsed = parse_number_sentences(nlp, [doc])[0]
+    # ``doc.ents`` builds every Span anew on each access: read them once, not once per sentence.
+    entities = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents] if parsed else []
     for (start, end), sentence_doc in parsed:
         sentence_doc.ents = [
             span
-            for ent in doc.ents
-            if start <= ent.start_char and ent.end_char <= end
-            if (span := sentence_doc.char_span(ent.start_char - start, ent.end_char - start, label=ent.label_))
+            for ent_start, ent_end, label in entities
+            if start <= ent_start and ent_end <= end
+            if (span := sentence_doc.char_span(ent_start - start, ent_end - start, label=label))
         ]
         rows.extend(numbers.extract_numbers(sentence_doc, start, published=published))
     return rows

@@ -551,14 +551,20 @@ _NUMBER_WORDS = frozenset(
 _NUMERIC_LABELS = frozenset({"CARDINAL", "MONEY", "PERCENT", "QUANTITY", "ORDINAL"})
 
 
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def _has_digit(text: str) -> bool:
+    """A digit (``str.isdigit``: superscripts too) or a vulgar fraction in ``text``."""
+    if text.isascii():  # nearly every token: one C-level search
+        return _ASCII_DIGIT.search(text) is not None
+    return any(char.isdigit() or char in _VULGAR_FRACTIONS for char in text)
+
+
 def _mentions_number(token: Token) -> bool:
     # DATE/TIME entities are left out on purpose: "Monday", "weeks", "yesterday" hold no number,
     # and a date or time with one ("March 9", "5am") is caught by its digits or number word.
-    return (
-        any(char.isdigit() or char in _VULGAR_FRACTIONS for char in token.text)
-        or token.lower_ in _NUMBER_WORDS
-        or token.ent_type_ in _NUMERIC_LABELS
-    )
+    return _has_digit(token.text) or token.lower_ in _NUMBER_WORDS or token.ent_type_ in _NUMERIC_LABELS
 
 
 def sentences_with_numbers(doc: Doc) -> list[tuple[int, int]]:
