@@ -189,8 +189,15 @@ class EnrichArticlesFn(beam.DoFn):
         self._clock = StageClock("enrich")
 
     def setup(self):
+        import gc
+
         self._nlp = load_model(self._cfg.spacy_model)
         self._whole_disabled = whole_text_disabled(self._nlp)
+        # The model and the worker's modules live as long as the process: kept out of the cyclic
+        # garbage collector's full passes, which spaCy's many short-lived objects trigger often
+        # (4 % of the stage's time on 200 articles).
+        gc.collect()
+        gc.freeze()
 
     def process(self, batch: list[dict]) -> Iterator:
         with self._clock.timing():
