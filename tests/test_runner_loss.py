@@ -52,6 +52,7 @@ def test_a_real_runs_dedup_counters_balance(clean_run):
     counters = dedup_counters(clean_run)
     assert clean_run["accounting"]["duplicates"] == 2
     assert counters["dedup_sketched"] == 7 and counters["dedup_band_entries"] == 7 * BANDS
+    assert counters["dedup_anchor_entries"] == counters["dedup_anchors_emitted"] > 7 * 20
     assert counters["dedup_candidate_pairs"] >= 2 and counters["dedup_pairs_compared"] >= 2
     assert dedup_losses(counters, BANDS) == []
 
@@ -60,6 +61,7 @@ def test_a_real_runs_dedup_counters_balance(clean_run):
     ("counter", "step"),
     [
         ("dedup_band_entries", "LSH band entries"),
+        ("dedup_anchor_entries", "anchor entries"),
         ("dedup_pairs_keyed", "candidate pairs into the join"),
         ("dedup_pair_ends", "pair ends out of the join"),
         ("dedup_pairs_joined", "pairs joined"),

@@ -479,7 +479,7 @@ def dedup_losses(counters: dict[str, int], bands: int) -> list[str]:
     """Elements lost between the batch dedup stage's Beam steps, from its counters; [] when none.
 
     Each step counts what it receives, so every candidate pair must reach classification and
-    every article its LSH bands. A loss here is the runner's, not the data's: Beam 2.77's
+    every article its LSH bands and anchors. A loss here is the runner's, not the data's: Beam 2.77's
     multi-process DirectRunner was seen to drop part of the join inputs, nondeterministically,
     in single runs of 200,000 documents (copies then go unrecognised). The launcher reruns.
     """
@@ -490,6 +490,7 @@ def dedup_losses(counters: dict[str, int], bands: int) -> list[str]:
     new_pairs, index_pairs = count("candidate_pairs"), count("index_pairs")
     checks = [
         ("LSH band entries", count("sketched") * bands, count("band_entries")),
+        ("anchor entries", count("anchors_emitted"), count("anchor_entries")),
         ("candidate pairs into the join", new_pairs + index_pairs, count("pairs_keyed")),
         ("pair ends out of the join", 2 * new_pairs + index_pairs, count("pair_ends")),
         ("pairs joined", count("pairs_keyed"), count("pairs_joined")),
@@ -549,6 +550,7 @@ class _SketchFn(beam.DoFn):
         self._cfg = cfg
         self._clock = StageClock("dedup")
         self._sketched = Metrics.counter(METRICS_NAMESPACE, "dedup_sketched")
+        self._anchors = Metrics.counter(METRICS_NAMESPACE, "dedup_anchors_emitted")
 
     def process(self, article: dict):
         cfg = self._cfg
@@ -575,6 +577,7 @@ class _SketchFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput("probes", (doc_id, bands, pack_hashes(anchor_list)))
         for key in bands:
             yield (key, doc_id)
+        self._anchors.inc(len(anchor_list))
         for anchor in anchor_list:
             yield beam.pvalue.TaggedOutput("anchors", (anchor, doc_id))
 
