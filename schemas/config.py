@@ -64,6 +64,12 @@ class DedupConfig(_Strict):
     anchor_modulus: int = Field(4, ge=1, description="1 in N shingles is an anchor for finding shared passages")
     anchor_max_docs: int = Field(200, ge=2, description="anchors in more articles than this are boilerplate")
     min_shared_anchors: int = Field(2, ge=1, description="anchors two articles must share to be compared")
+    anchor_buckets: int = Field(
+        16,
+        ge=1,
+        description="anchors are grouped in this many buckets, an article sending its anchors of a bucket as one"
+        " element (~10x fewer shuffled elements than one per anchor); more buckets spread the step over more workers",
+    )
     min_reuse_shingles: int = Field(15, ge=1, description="shared shingles that make a reuse row (~a long sentence)")
     index_retention_days: int = Field(
         14, ge=0, description="days an article stays in the signature index that later runs deduplicate against"

@@ -304,3 +304,38 @@ def test_wire_copy_set_hard_negatives_stay_apart_and_each_story_is_one_cluster(t
     for name, cluster in predicted.items():
         clusters_per_story.setdefault(labels[name], set()).add(cluster)
     assert {story for story, clusters in clusters_per_story.items() if len(clusters) > 1} == set()
+
+
+@pytest.mark.parametrize("buckets", [1, 3, 16])
+def test_anchor_buckets_find_the_pairs_and_counts_of_one_group_per_anchor(buckets):
+    """Anchors travel in buckets (one element per article and bucket, not per anchor); the pairs
+    and shared-anchor counts must be exactly those of grouping every anchor on its own,
+    including the cap that skips anchors held by more than ``limit`` articles."""
+    import random
+    from collections import Counter, defaultdict
+
+    from transforms.dedup import anchors_by_bucket, candidate_pairs, pack_hashes, shared_anchor_counts
+
+    rng, limit = random.Random(buckets), 5
+    pool = [rng.getrandbits(64) & ~3 for _ in range(60)]  # multiples of 4, as anchors are
+    docs = {f"d{n:02d}": sorted(set(rng.sample(pool, rng.randint(0, 12)))) for n in range(40)}
+
+    holders = defaultdict(list)
+    for doc_id, doc_anchors in docs.items():
+        for anchor in doc_anchors:
+            holders[anchor].append(doc_id)
+    expected = Counter(pair for ids in holders.values() if len(ids) <= limit for pair in candidate_pairs(ids))
+
+    by_bucket = defaultdict(list)
+    for doc_id, doc_anchors in docs.items():
+        for bucket, values in anchors_by_bucket(doc_anchors, buckets).items():
+            by_bucket[bucket].append((doc_id, pack_hashes(values)))
+    found, read = Counter(), 0
+    for entries in by_bucket.values():
+        counts, entries_read = shared_anchor_counts(entries, limit)
+        found.update(counts)
+        read += entries_read
+    assert found == expected and sum(expected.values()) > 20
+    assert read == sum(len(a) for a in docs.values())
+    if buckets == 16:
+        assert len(by_bucket) > 8  # anchors, all multiples of 4, still spread over the buckets

@@ -221,6 +221,43 @@ def anchors(hashes: Iterable[int], modulus: int) -> list[int]:
     return sorted({h for h in hashes if h % modulus == 0})
 
 
+def anchor_bucket(anchor: int, buckets: int) -> int:
+    """Which of ``buckets`` groups an anchor is shuffled in. Anchors are multiples of the
+    anchor modulus, so their low bits are not spread: the bucket comes from higher bits."""
+    return (anchor >> 32) % buckets
+
+
+def anchors_by_bucket(anchor_list: Iterable[int], buckets: int) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = {}
+    for anchor in anchor_list:
+        grouped.setdefault(anchor_bucket(anchor, buckets), []).append(anchor)
+    return grouped
+
+
+def shared_anchor_counts(entries: Iterable[tuple[str, bytes]], limit: int) -> tuple[dict[tuple[str, str], int], int]:
+    """One bucket's documents with their anchors -> (for each pair of documents sharing an
+    anchor held by at most ``limit`` documents, how many such anchors they share; the number of
+    anchor entries read). The same pairs and counts as grouping each anchor on its own."""
+    doc_ids: list[str] = []
+    arrays = []
+    for doc_id, packed in entries:
+        doc_ids.append(doc_id)
+        arrays.append(np.frombuffer(packed, dtype="<u8"))
+    if not arrays:
+        return {}, 0
+    values = np.concatenate(arrays)
+    owners = np.repeat(np.arange(len(arrays), dtype=np.int64), [len(a) for a in arrays])
+    order = np.argsort(values, kind="stable")
+    values, owners = values[order], owners[order]
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    sizes = np.diff(np.append(starts, len(values)))
+    counts: dict[tuple[str, str], int] = {}
+    for start, size in zip(starts[(sizes >= 2) & (sizes <= limit)], sizes[(sizes >= 2) & (sizes <= limit)]):
+        for pair in candidate_pairs(doc_ids[i] for i in owners[start : start + size]):
+            counts[pair] = counts.get(pair, 0) + 1
+    return counts, len(values)
+
+
 def word_hashes(text: str) -> list[int]:
     """The compared words of ``text`` as small stable integers, in order."""
     return hash_words(comparison_words(text))
@@ -578,8 +615,8 @@ class _SketchFn(beam.DoFn):
         for key in bands:
             yield (key, doc_id)
         self._anchors.inc(len(anchor_list))
-        for anchor in anchor_list:
-            yield beam.pvalue.TaggedOutput("anchors", (anchor, doc_id))
+        for bucket, bucket_anchors in anchors_by_bucket(anchor_list, cfg.anchor_buckets).items():
+            yield beam.pvalue.TaggedOutput("anchors", (bucket, (doc_id, pack_hashes(bucket_anchors))))
 
 
 def index_entry(article: dict, sequence: list[int], rank: tuple, outlet: str, bands: list[str], modulus: int) -> dict:
@@ -839,12 +876,11 @@ def _band_pairs(_band: str, doc_ids: Iterable[str]) -> Iterator[tuple[str, str]]
     yield from candidate_pairs(doc_ids)
 
 
-def _anchor_pairs(keyed: tuple[int, Iterable[str]], limit: int) -> Iterator[tuple[str, str]]:
-    _anchor, doc_ids = keyed
-    doc_ids = list(doc_ids)
-    Metrics.counter(METRICS_NAMESPACE, "dedup_anchor_entries").inc(len(doc_ids))
-    if len(doc_ids) <= limit:
-        yield from candidate_pairs(doc_ids)
+def _bucket_anchor_pairs(keyed: tuple[int, Iterable[tuple[str, bytes]]], limit: int) -> Iterator[tuple]:
+    _bucket, entries = keyed
+    counts, read = shared_anchor_counts(entries, limit)
+    Metrics.counter(METRICS_NAMESPACE, "dedup_anchor_entries").inc(read)
+    yield from counts.items()
 
 
 def _unclassified(pair: tuple[str, str]) -> tuple[tuple[str, str], dict]:
@@ -990,9 +1026,9 @@ class ClusterNearDuplicates(beam.PTransform):
         # anchors find them. Anchors in very many articles are boilerplate and skipped.
         anchor_pairs = (
             sketched.anchors
-            | "GroupByAnchor" >> beam.GroupByKey()
-            | "AnchorPairs" >> beam.FlatMap(_anchor_pairs, cfg.anchor_max_docs)
-            | "CountSharedAnchors" >> beam.combiners.Count.PerElement()
+            | "GroupByAnchorBucket" >> beam.GroupByKey()
+            | "AnchorPairs" >> beam.FlatMap(_bucket_anchor_pairs, cfg.anchor_max_docs)
+            | "CountSharedAnchors" >> beam.CombinePerKey(sum)
             | "EnoughShared" >> beam.Filter(lambda item, least: item[1] >= least, cfg.min_shared_anchors)
             | "PairOnly" >> beam.Map(lambda item: item[0])
         )
