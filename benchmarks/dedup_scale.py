@@ -539,7 +539,7 @@ def lsh_pair_codes(keys: np.ndarray, clock: PhaseClock) -> np.ndarray:
 
 def anchor_pair_codes(store: AnchorStore, cfg: DedupConfig, clock: PhaseClock) -> np.ndarray:
     """Pairs sharing at least ``min_shared_anchors`` anchors, each in at most ``anchor_max_docs``
-    documents: the pipeline's GroupByAnchor, AnchorPairs, CountSharedAnchors, EnoughShared."""
+    documents: the pipeline's GroupByAnchorBucket, AnchorPairs, CountSharedAnchors, EnoughShared."""
     with clock("anchors"):
         parts = []
         for p in range(len(store.parts)):
@@ -749,22 +749,26 @@ def fast_dedup(
 
 def pipeline_reference(corpus: SyntheticCorpus, cfg: DedupConfig) -> dict:
     """The same dedup done the pipeline's way, one document and one group at a time: the
-    sketch of ``_SketchFn``, dict buckets of string band keys and of anchors, ``candidate_pairs``
-    per group, shared anchors counted, ``classify_pair``, ``resolve_clusters``: the yardstick."""
+    sketch of ``_SketchFn``, dict buckets of string band keys, anchors in their shuffle buckets,
+    ``candidate_pairs`` per group, shared anchors counted per bucket (``shared_anchor_counts``),
+    ``classify_pair``, ``resolve_clusters``: the yardstick."""
     from transforms.dedup import (
         anchors,
+        anchors_by_bucket,
         band_keys,
         candidate_pairs,
         classify_pair,
         comparison_sketch,
         minhash_signature,
+        pack_hashes,
+        shared_anchor_counts,
     )
 
     renderer = TextRenderer()
     texts = [renderer.render(r) for r in corpus.tokens(np.arange(corpus.size))]
     signatures, sketches = [], {}
     buckets: dict[str, list[str]] = defaultdict(list)
-    anchor_groups: dict[int, list[str]] = defaultdict(list)
+    anchor_buckets: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
     for index, text in enumerate(texts):
         name = doc_id(index)
         sketch = comparison_sketch(text, cfg)
@@ -774,15 +778,14 @@ def pipeline_reference(corpus: SyntheticCorpus, cfg: DedupConfig) -> dict:
         sketches[name] = sketch
         for key in band_keys(signature, cfg.bands):
             buckets[key].append(name)
-        for anchor in anchors(sequence, cfg.anchor_modulus):
-            anchor_groups[anchor].append(name)
+        for bucket, values in anchors_by_bucket(anchors(sequence, cfg.anchor_modulus), cfg.anchor_buckets).items():
+            anchor_buckets[bucket].append((name, pack_hashes(values)))
     lsh_pairs = set()
     for ids in buckets.values():
         lsh_pairs.update(candidate_pairs(ids))
     shared_anchors: Counter = Counter()
-    for ids in anchor_groups.values():
-        if len(ids) <= cfg.anchor_max_docs:
-            shared_anchors.update(candidate_pairs(ids))
+    for entries in anchor_buckets.values():
+        shared_anchors.update(shared_anchor_counts(entries, cfg.anchor_max_docs)[0])
     anchor_pairs = {pair for pair, count in shared_anchors.items() if count >= cfg.min_shared_anchors}
     copies, reuse = [], []
     for a, b in sorted(lsh_pairs | anchor_pairs):
