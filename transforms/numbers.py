@@ -1104,10 +1104,13 @@ def _is_non_number(tokens: list[Token], number: _Found) -> bool:
     return False
 
 
-def _context(tokens: list[Token], index: int, sentence: Doc) -> str:
+def _context(tokens: list[Token], index: int, sentence: Doc, sentence_text: str) -> str:
+    """The (inner) sentence holding token ``index``; ``sentence_text`` is ``sentence.text``,
+    passed in because ``Doc.text`` rebuilds the string from every token on each access."""
     if sentence.has_annotation("SENT_START"):
-        return tokens[index].sent.text.strip()
-    return sentence.text.strip()
+        inner = tokens[index].sent
+        return sentence_text[inner.start_char : inner.end_char].strip()
+    return sentence_text.strip()
 
 
 # --- what a count is about: events and people ---------------------------------------------------
@@ -1401,6 +1404,7 @@ def date_mentions(doc: Doc, published: dt.datetime | dt.date | None = None) -> l
     if published is None:
         return []
     rows = []
+    text = None
     for ent in doc.ents:
         if ent.label_ not in ("DATE", "TIME") or any(_mentions_number(token) for token in ent):
             continue
@@ -1409,6 +1413,7 @@ def date_mentions(doc: Doc, published: dt.datetime | dt.date | None = None) -> l
         resolved = resolve_date(ent.text, published, prefer_future=_points_forward(before))
         if resolved is None:
             continue
+        text = doc.text if text is None else text  # rebuilt from the tokens on each access: once
         rows.append(
             {
                 "text": ent.text,
@@ -1424,15 +1429,15 @@ def date_mentions(doc: Doc, published: dt.datetime | dt.date | None = None) -> l
                 "resolved_date": resolved,
                 "start": ent.start_char,
                 "end": ent.end_char,
-                "context": _line_context(doc, ent),
+                "context": _line_context(doc, text, ent),
             }
         )
     return rows
 
 
-def _line_context(doc: Doc, ent: Span) -> str:
-    """The sentence around ``ent``, cut at line breaks as :func:`sentences_with_numbers` cuts."""
-    text = doc.text
+def _line_context(doc: Doc, text: str, ent: Span) -> str:
+    """The sentence around ``ent`` (``text`` is ``doc.text``), cut at line breaks as
+    :func:`sentences_with_numbers` cuts."""
     if doc.has_annotation("SENT_START"):
         start, end = ent.sent.start_char, ent.sent.end_char
     else:
@@ -1755,6 +1760,7 @@ def extract_numbers(sentence: Doc, offset: int, published: dt.datetime | dt.date
     mentions = [_read_mention(tokens, words, number) for number in numbers if not _is_non_number(tokens, number)]
 
     rows = []
+    sentence_text = sentence.text
     for mention in _join_ranges(tokens, mentions):
         first, last = tokens[mention.text_start], tokens[mention.text_end - 1]
         start_char, end_char = first.idx, last.idx + len(last.text)
@@ -1767,7 +1773,7 @@ def extract_numbers(sentence: Doc, offset: int, published: dt.datetime | dt.date
         counted = mention.counted
         rows.append(
             {
-                "text": sentence.text[start_char:end_char],
+                "text": sentence_text[start_char:end_char],
                 "value": mention.value,
                 "value_max": mention.value_max,
                 "qualifier": mention.qualifier,
@@ -1780,7 +1786,7 @@ def extract_numbers(sentence: Doc, offset: int, published: dt.datetime | dt.date
                 "resolved_date": _mention_date(sentence, mention, published),
                 "start": offset + start_char,
                 "end": offset + end_char,
-                "context": _context(tokens, mention.text_start, sentence),
+                "context": _context(tokens, mention.text_start, sentence, sentence_text),
             }
         )
     return rows
