@@ -62,9 +62,9 @@ def test_a_real_runs_dedup_counters_balance(clean_run):
     [
         ("dedup_band_entries", "LSH band entries"),
         ("dedup_anchor_entries", "anchor entries"),
-        ("dedup_pairs_keyed", "candidate pairs into the join"),
-        ("dedup_pair_ends", "pair ends out of the join"),
-        ("dedup_pairs_joined", "pairs joined"),
+        ("dedup_pairs_keyed", "candidate pairs reaching classification"),
+        ("dedup_pair_ends", "pair ends given their sketch"),
+        ("dedup_pairs_joined", "pairs with both sketches"),
         ("dedup_pairs_compared", "pairs classified"),
     ],
 )

@@ -528,9 +528,9 @@ def dedup_losses(counters: dict[str, int], bands: int) -> list[str]:
     checks = [
         ("LSH band entries", count("sketched") * bands, count("band_entries")),
         ("anchor entries", count("anchors_emitted"), count("anchor_entries")),
-        ("candidate pairs into the join", new_pairs + index_pairs, count("pairs_keyed")),
-        ("pair ends out of the join", 2 * new_pairs + index_pairs, count("pair_ends")),
-        ("pairs joined", count("pairs_keyed"), count("pairs_joined")),
+        ("candidate pairs reaching classification", new_pairs + index_pairs, count("pairs_keyed")),
+        ("pair ends given their sketch", 2 * new_pairs + index_pairs, count("pair_ends")),
+        ("pairs with both sketches", count("pairs_keyed"), count("pairs_joined")),
         ("pairs classified", count("pairs_joined"), count("pairs_compared")),
         ("relations resolved", count("relations"), count("relations_resolved")),
     ]
@@ -795,39 +795,23 @@ class _ProbeIndexFn(beam.DoFn):
                 yield (doc_id, indexed_id), {"b": sketch}
 
 
-def _pair_ends(item: tuple[tuple[str, str], dict]) -> Iterator[tuple[str, tuple]]:
-    """A candidate pair -> its ends whose sketch it still needs, keyed by that end's doc_id
-    (an earlier run's article comes with its sketch already, from ``IndexLookup``)."""
+def _pair_with_sketches(item: tuple[tuple[str, str], dict], sketches: dict) -> tuple[tuple[str, str], dict] | None:
+    """A candidate pair -> the pair with both ends' sketches (an earlier run's article comes
+    with its sketch already, from ``IndexLookup``); None when an end's sketch is missing."""
     pair, known = item
     Metrics.counter(METRICS_NAMESPACE, "dedup_pairs_keyed").inc()
+    found = dict(known)
     for doc_id, side in zip(pair, "ab"):
-        if side not in known:
-            yield doc_id, (pair, side, known)
-
-
-def _attach_sketch(keyed: tuple[str, dict]) -> Iterator[tuple]:
-    """Join step: each pair end keyed by an article picks up that article's sketch."""
-    _doc_id, grouped = keyed
-    sketch = next(iter(grouped["sketch"]), None)
-    ends = Metrics.counter(METRICS_NAMESPACE, "dedup_pair_ends")
-    for pair, side, known in grouped["end"]:
-        ends.inc()
-        if sketch is not None:
-            yield pair, {**known, side: sketch}
-        else:  # never expected: counted so that a lost sketch cannot hide
+        if side in known:
+            continue
+        sketch = sketches.get(doc_id)
+        if sketch is None:  # never expected: counted so that a lost sketch cannot hide
             Metrics.counter(METRICS_NAMESPACE, "dedup_end_without_sketch").inc()
-
-
-def _both_ends(pair: tuple[str, str], parts: Iterable[dict]) -> Iterator[tuple]:
-    """A pair's ends, each with its sketch -> the pair with both sketches."""
+            return None
+        Metrics.counter(METRICS_NAMESPACE, "dedup_pair_ends").inc()
+        found[side] = sketch
     Metrics.counter(METRICS_NAMESPACE, "dedup_pairs_joined").inc()
-    sketches: dict = {}
-    for part in parts:
-        sketches.update(part)
-    if "a" in sketches and "b" in sketches:
-        yield pair, sketches
-    else:  # an end was lost (counted above)
-        Metrics.counter(METRICS_NAMESPACE, "dedup_pair_incomplete").inc()
+    return pair, found
 
 
 def _with_cluster(entry: dict, assignments: dict) -> dict:
@@ -844,7 +828,10 @@ class _ClassifyFn(beam.DoFn):
         self._related = Metrics.counter(METRICS_NAMESPACE, "dedup_relations")
         self._compared = Metrics.counter(METRICS_NAMESPACE, "dedup_pairs_compared")
 
-    def process(self, pair_with_sketches: tuple[tuple[str, str], dict]):
+    def process(self, candidate: tuple[tuple[str, str], dict], sketches_by_id: dict):
+        pair_with_sketches = _pair_with_sketches(candidate, sketches_by_id)
+        if pair_with_sketches is None:
+            return
         (a, b), sketches = pair_with_sketches
         self._compared.inc()
         with self._clock.timing():
@@ -1053,18 +1040,13 @@ class ClusterNearDuplicates(beam.PTransform):
                 )
             )
         pairs = pair_parts | "AllPairs" >> beam.Flatten(pipeline=articles.pipeline)
-        # Each pair end picks up its article's sketch in one keyed join, then the two ends meet
-        # by pair: a sketch travels once per pair it is in, not once per band or anchor. (Two
-        # chained joins, by one end and then the other, lost pairs on Beam 2.77's multi-process
-        # DirectRunner in runs of 200,000 documents: the second join's input came from two stages.)
-        relations = (
-            {"end": pairs | "PairEnds" >> beam.FlatMap(_pair_ends), "sketch": sketches}
-            | "JoinSketches" >> beam.CoGroupByKey()
-            | "AttachSketch" >> beam.FlatMap(_attach_sketch)
-            | "GroupByPair" >> beam.GroupByKey()
-            | "BothEnds" >> beam.FlatMapTuple(_both_ends)
-            | "ClassifyPairs" >> beam.ParDo(_ClassifyFn(cfg))
-        )
+        # Each pair reads its two sketches from a per-worker table of the pass's sketches
+        # (a side input: ~10 KB per article), instead of shuffling them: through joins, a sketch
+        # travelled once per pair it is in, ~20 KB per candidate pair, and candidates outnumber
+        # articles several times (11,783 pairs for 2,000 articles in the throughput benchmark).
+        # This also replaces the keyed joins that lost pairs on Beam 2.77's multi-process
+        # DirectRunner in runs of 200,000 documents.
+        relations = pairs | "ClassifyPairs" >> beam.ParDo(_ClassifyFn(cfg), beam.pvalue.AsDict(sketches))
         # One worker sees the relations (not the articles): sized by copies and reuse pairs.
         assignments = (
             relations
