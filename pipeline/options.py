@@ -118,6 +118,35 @@ def validate_beam_args(beam_args: list[str]):
     return options
 
 
+# What ``--runner`` may say (or leave out) for Beam's DirectRunner.
+_DIRECT_RUNNER_NAMES = {"", "direct", "directrunner", "switchingdirectrunner"}
+
+
+def direct_runner_for(options):
+    """The runner object for a run on Beam's DirectRunner; None when another runner is asked for.
+
+    Beam 2.77's DirectRunner first tries Prism, which it downloads from GitHub when no copy is
+    cached, and falls back to the FnApiRunner only when that fails: a machine with internet
+    access would fetch a binary at run time and run newsbeam on a different runner (one that
+    ignores ``--direct_running_mode``). Here the choice is made up front, as the DirectRunner's
+    own fallback makes it for newsbeam's graphs (no TestStream, Pub/Sub or real-time timers):
+    the FnApiRunner, in-memory or multi-process, with the pipeline options handed to its
+    workers. That holds for ``--streaming`` too: its polls are a bounded PeriodicImpulse.
+    """
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    name = (options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1].lower()
+    if name not in _DIRECT_RUNNER_NAMES:
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=provision)
+
+
 def _check_runner(name: str, known_paths: tuple[str, ...]) -> None:
     by_name = {path.rsplit(".", 1)[-1].lower(): path for path in known_paths}
     path = by_name.get(name.lower()) or by_name.get(name.lower() + "runner") or name

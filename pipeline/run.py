@@ -34,7 +34,7 @@ from collections import Counter
 import apache_beam as beam
 
 from pipeline.graph import build, state_dir
-from pipeline.options import RunContext, UsageError, make_run, new_run_id, validate_options
+from pipeline.options import RunContext, UsageError, direct_runner_for, make_run, new_run_id, validate_options
 from pipeline.progress import ProgressSettings, report_progress
 from pipeline.summary import (
     account,
@@ -175,7 +175,7 @@ def _run_pipeline_checked(cfg, options, run_ctx: RunContext, progress) -> dict:
     the runner lost elements between its steps (see ``dedup_losses``), so a loss becomes a
     rerun, or after ``RUNNER_LOSS_ATTEMPTS`` a failed run, never copies silently missed."""
     for attempt in range(1, RUNNER_LOSS_ATTEMPTS + 1):
-        pipeline = beam.Pipeline(options=options)
+        pipeline = beam.Pipeline(runner=direct_runner_for(options), options=options)
         build(pipeline, cfg, run_ctx)
         with report_progress(progress, run_ctx.output, run_ctx.run_id):
             result = pipeline.run()
@@ -479,7 +479,7 @@ def run_streaming(
     options.view_as(StandardOptions).streaming = True
     started = time.perf_counter()
     with _output_lock(run_ctx.output, run_ctx.run_id):
-        pipeline = beam.Pipeline(options=options)
+        pipeline = beam.Pipeline(runner=direct_runner_for(options), options=options)
         build_streaming(pipeline, cfg, run_ctx, poll_interval, max_polls)
         with report_progress(progress, run_ctx.output, run_ctx.run_id):
             result = pipeline.run()

@@ -239,3 +239,31 @@ def test_text_summary_is_a_table_with_the_clusters_and_error_reasons(tmp_path, c
     assert re.search(r"^  read\s+9\s+8\s+1\s", text, re.MULTILINE), text
     assert re.search(r"^  Mariupol deadline passes\s+4\s+Agency Wire, Daily Planet, Gazette, Herald$", text, re.M), text
     assert re.search(r"^  read:\w+\s+1$", text, re.MULTILINE), text
+
+
+def test_a_direct_runner_run_never_tries_prism(tmp_path, caplog):
+    # Beam 2.77's DirectRunner tries Prism first, downloading it from GitHub when it can: a run
+    # must neither fetch a binary nor change runner because the machine is online.
+    caplog.set_level("INFO", logger="apache_beam.runners")
+    assert main(["run", str(SEEDS), "--output", str(tmp_path / "out"), "--no-enrich"]) == 0
+    tried = [record.getMessage() for record in caplog.records if "prism" in record.getMessage().lower()]
+    assert tried == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "FnApiRunner"),
+        (["--runner=DirectRunner", "--direct_running_mode=multi_processing"], "FnApiRunner"),
+        (["--runner=DirectRunner", "--streaming"], "FnApiRunner"),
+        (["--runner=PortableRunner", "--job_endpoint=localhost:8099"], None),
+        (["--runner=PrismRunner"], None),
+    ],
+)
+def test_direct_runner_choice_is_made_up_front(args, expected):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import direct_runner_for
+
+    runner = direct_runner_for(PipelineOptions(args))
+    assert (type(runner).__name__ if runner is not None else None) == expected
