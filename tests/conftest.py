@@ -7,6 +7,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+
+# TestPipelines built without explicit options run on the runner `newsbeam run` uses
+# (pipeline/options.py, direct_runner_for): Beam's DirectRunner would first try Prism, which it
+# downloads when the machine is online, and the tests would then check another runner.
+TestPipeline.pytest_test_pipeline_options = "--runner=FnApiRunner"
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "samples" / "seeds"
