@@ -98,7 +98,7 @@ class EnrichConfig(_Strict):
         ),
     )
     blas_threads: int = Field(
-        1, ge=0, description="BLAS threads per worker process (workers are the parallelism); 0 keeps the library's default"
+        1, ge=0, description="BLAS threads per worker process (workers are the parallelism); 0: the library's default"
     )
 
 
