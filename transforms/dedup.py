@@ -605,7 +605,7 @@ class _SketchFn(beam.DoFn):
             bands = band_keys(signature, cfg.bands)
             anchor_list = anchors(sequence, cfg.anchor_modulus)
             entry = index_entry(article, sequence, rank, outlet, bands, cfg.anchor_modulus)
-            # Packed: a sketch travels once per candidate pair it is in, through two joins.
+            # Packed: every worker holds the pass's sketches as a side input (8 bytes per hash).
             sketch = {
                 "seq": pack_hashes(sequence),
                 "words": pack_hashes(compared["words"]),
