@@ -30,8 +30,8 @@ _SENTENCE_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler")
 def load_model(name: str, matmul: str = "numpy"):
     """Load a spaCy pipeline by package name, with sentence boundaries available cheaply.
 
-    ``matmul="numpy"`` builds the model's layers on thinc's numpy backend without blis, so
-    their matrix products go to numpy's BLAS. Measured here (AVX-512 machine, one thread):
+    ``matmul="numpy"`` puts every layer of the loaded model on thinc's numpy backend without
+    blis, so their matrix products go to numpy's BLAS. Measured here (AVX-512 machine, one thread):
     blis gemm reaches 23 GFLOP/s where OpenBLAS reaches several times that; NER's token
     encoder drops from 45 to 13 ms per 640-word article, the whole NLP stage by ~25 %,
     with the same entities, sentences and parses (tests/test_enrich_matmul.py).
