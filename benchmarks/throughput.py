@@ -16,7 +16,9 @@ DirectRunner, more use ``--direct_running_mode=multi_processing --direct_num_wor
 
 newsbeam runs once per worker count. ``--compare-script`` runs ``benchmarks/baseline_script.py``
 (the same libraries in a ``multiprocessing.Pool`` script, no Beam) right after each newsbeam
-run on the same pages, then both again without enrichment at the largest worker count.
+run on the same pages, then both again without enrichment at the largest worker count, and
+both on one page of the corpus (what any run costs, whatever its size: start-up, model loads,
+stages, writing).
 ``--scrapinghub`` compares both on ``../shared/eval/extraction_scrapinghub``'s 181 real pages
 (skipped, with a message, when that folder is absent). ``--repeat K`` goes through all runs K
 times in turn; figures are medians, ratios medians of the ratios within one repetition.
@@ -29,7 +31,8 @@ included), busy seconds and documents per busy second of each newsbeam stage (th
 false merges, peak memory and CPU seconds; then the figures with their targets, each marked
 met or NOT met: docs/s with enrichment (>= 40) and without (>= 300), speed-up over one worker
 (>= 1.7x), peak RSS (< 3 GB), and newsbeam over the script end to end (>= 0.9), on the
-generated pages and on the real ones.
+generated pages and on the real ones; without a target, each tool's one-page time and the
+ratio on the real pages once that fixed cost is taken off both sides.
 
 Timings depend on the machine and on what else runs on it: the load average is recorded,
 and a busy machine is warned about. Timing belongs here, never in the tests.
@@ -350,7 +353,7 @@ def score_duplicates(output: str | Path, truth: dict) -> dict:
 
 # ---------------------------------------------------------------- plan and figures
 
-MAIN, SCRAPINGHUB = "generated", "scrapinghub"
+MAIN, SCRAPINGHUB, ONE_PAGE = "generated", "scrapinghub", "one-page"
 
 
 @dataclass(frozen=True)
@@ -380,7 +383,8 @@ def plan_variants(workers: list[int], enrich: bool, compare_script: bool, scrapi
 
     newsbeam at every worker count (and the script beside it with ``compare_script``); with
     ``compare_script`` and enrichment on, both again without enrichment at the largest worker
-    count; with ``scrapinghub``, both on the real pages at the largest worker count.
+    count, and both on a single page at the largest worker count (what a run costs whatever
+    its size); with ``scrapinghub``, both on the real pages at the largest worker count.
     """
     top = max(workers)
     variants = []
@@ -390,6 +394,8 @@ def plan_variants(workers: list[int], enrich: bool, compare_script: bool, scrapi
             variants.append(Variant(MAIN, "script", count, enrich))
     if compare_script and enrich:
         variants += [Variant(MAIN, "newsbeam", top, False), Variant(MAIN, "script", top, False)]
+    if compare_script:
+        variants += [Variant(ONE_PAGE, "newsbeam", top, enrich), Variant(ONE_PAGE, "script", top, enrich)]
     if scrapinghub:
         variants += [Variant(SCRAPINGHUB, "newsbeam", top, enrich), Variant(SCRAPINGHUB, "script", top, enrich)]
     return variants
@@ -417,6 +423,22 @@ def paired_ratio(runs: list[dict], numerator: Variant, denominator: Variant, met
     return round(statistics.median(ratios), 2) if ratios else None
 
 
+def paired_ratio_beyond_fixed(runs: list[dict], numerator: Variant, denominator: Variant) -> float | None:
+    """Like ``paired_ratio`` of docs per process second, after each tool's one-page run (its fixed
+    cost per run) is taken off its time: how the per-page work compares, start-up aside."""
+    fixed = {
+        v.tool: _by_repetition(runs, Variant(ONE_PAGE, v.tool, v.workers, v.enrich)) for v in (numerator, denominator)
+    }
+    top, bottom = _by_repetition(runs, numerator), _by_repetition(runs, denominator)
+    ratios = []
+    for rep in top.keys() & bottom.keys() & fixed[numerator.tool].keys() & fixed[denominator.tool].keys():
+        top_work = top[rep]["process_seconds"] - fixed[numerator.tool][rep]["process_seconds"]
+        bottom_work = bottom[rep]["process_seconds"] - fixed[denominator.tool][rep]["process_seconds"]
+        if top_work > 0 and bottom_work > 0:
+            ratios.append(bottom_work / top_work)
+    return round(statistics.median(ratios), 2) if ratios else None
+
+
 @dataclass(frozen=True)
 class Figure:
     """A reported figure: one variant's metric over repetitions, or the ratio of two variants' metrics."""
@@ -429,9 +451,12 @@ class Figure:
     target: tuple[str, float] | None  # (">=" or "<", bound)
     hint: str  # what it takes to measure it
     combine: Callable = statistics.median
+    beyond_fixed: bool = False  # a ratio of the time beyond each tool's one-page run
 
     def measure(self, runs: list[dict]) -> dict:
-        if len(self.variants) == 2:
+        if len(self.variants) == 2 and self.beyond_fixed:
+            value = paired_ratio_beyond_fixed(runs, *self.variants)
+        elif len(self.variants) == 2:
             value = paired_ratio(runs, *self.variants, self.metric)
         else:
             value = aggregate(runs, self.variants[0], self.metric, self.combine) if self.variants else None
@@ -546,6 +571,34 @@ def figures(runs: list[dict], workers: list[int], enrich: bool, scrapinghub_note
             (newsbeam(top, corpus=SCRAPINGHUB), script(top, corpus=SCRAPINGHUB)),
             (">=", 0.9),
             scrapinghub_note or "needs --scrapinghub",
+        ),
+        Figure(
+            "fixed_seconds_newsbeam",
+            f"newsbeam {mode} on one page, {top} workers, end to end: what any run costs",
+            "s",
+            "process_seconds",
+            (newsbeam(top, corpus=ONE_PAGE),),
+            None,
+            needs_script,
+        ),
+        Figure(
+            "fixed_seconds_script",
+            f"script {mode} on one page, {top} workers, end to end: what any run costs",
+            "s",
+            "process_seconds",
+            (script(top, corpus=ONE_PAGE),),
+            None,
+            needs_script,
+        ),
+        Figure(
+            "scrapinghub_newsbeam_over_script_beyond_fixed",
+            f"newsbeam / script {mode} on the scrapinghub pages, {top} workers, each tool's one-page time taken off",
+            "x",
+            "process_seconds",
+            (newsbeam(top, corpus=SCRAPINGHUB), script(top, corpus=SCRAPINGHUB)),
+            None,
+            scrapinghub_note or "needs --scrapinghub and --compare-script",
+            beyond_fixed=True,
         ),
     ]
     return [item.measure(runs) for item in found]
@@ -731,6 +784,15 @@ def scrapinghub_pages() -> tuple[int, str | None]:
     return 0, f"skipped: no pages in {SCRAPINGHUB_PAGES} (../shared/eval is not beside the repository)"
 
 
+def one_page_folder(inputs: str, work_dir: Path) -> str:
+    """A folder holding only the first page of ``inputs``: the runs on it measure a run's fixed cost."""
+    first = min(path for path in Path(inputs).rglob("*") if path.is_file())
+    folder = work_dir / "one-page"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(first, folder / first.name)
+    return str(folder)
+
+
 def measure(variant: Variant, inputs: str, output: Path, args: argparse.Namespace, work_dir: Path, label: str) -> dict:
     if variant.tool == "newsbeam":
         run = run_once(inputs, output, variant.workers, variant.enrich, args.config, work_dir, args.timeout, label)
@@ -768,6 +830,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"scrapinghub: {pages} real pages in {SCRAPINGHUB_PAGES}")
             else:
                 print(f"scrapinghub comparison {scrapinghub_note}")
+        if args.compare_script:
+            corpora[ONE_PAGE] = one_page_folder(inputs, work_dir)
         variants = plan_variants(args.workers, enrich, args.compare_script, SCRAPINGHUB in corpora)
         runs = []
         for rep in range(1, args.repeat + 1):

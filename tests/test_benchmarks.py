@@ -150,6 +150,7 @@ def test_one_invocation_prints_every_figure_with_its_target_and_writes_them_to_j
     result = json.loads((tmp_path / "throughput-6.json").read_text(encoding="utf-8"))
     measured = {item["name"]: item for item in result["figures"] if item["value"] is not None}
     required = {"docs_per_second_full", "docs_per_second_no_enrich", "speedup", "peak_rss_mb", "newsbeam_over_script"}
+    required |= {"fixed_seconds_newsbeam", "fixed_seconds_script"}  # the one-page runs
     assert required <= set(measured)
     printed = finished.stdout.splitlines()
     for item in measured.values():
@@ -160,6 +161,9 @@ def test_one_invocation_prints_every_figure_with_its_target_and_writes_them_to_j
         op, bound = item["target"].split()
         assert item["met"] == (item["value"] >= float(bound) if op == ">=" else item["value"] < float(bound))
         assert f"target {item['target']}: {'met' if item['met'] else 'NOT met'}" in line
+    one_page = [run for run in result["runs"] if run["corpus"] == "one-page"]
+    assert sorted(run["tool"] for run in one_page) == ["newsbeam", "script"]
+    assert all(run.get("accounting", run.get("counts"))["inputs"] == 1 for run in one_page)
     runs = {(run["tool"], run["workers"], run["enrich"]) for run in result["runs"]}
     assert runs == {(tool, w, True) for tool in ("newsbeam", "script") for w in (1, 2)} | {
         ("newsbeam", 2, False),
