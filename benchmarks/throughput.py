@@ -785,8 +785,16 @@ def scrapinghub_pages() -> tuple[int, str | None]:
 
 
 def one_page_folder(inputs: str, work_dir: Path) -> str:
-    """A folder holding only the first page of ``inputs``: the runs on it measure a run's fixed cost."""
-    first = min(path for path in Path(inputs).rglob("*") if path.is_file())
+    """A folder holding only the first page of ``inputs``: the runs on it measure a run's fixed cost.
+
+    The page is the first file the script reads too (HTML or text), so both tools get one input.
+    """
+    from benchmarks.baseline_script import input_files
+
+    pages = input_files(inputs)
+    if not pages:
+        raise SystemExit(f"throughput: no .html/.txt page in {inputs} for the one-page runs")
+    first = Path(pages[0])
     folder = work_dir / "one-page"
     folder.mkdir(exist_ok=True)
     shutil.copy(first, folder / first.name)
