@@ -423,17 +423,17 @@ def paired_ratio(runs: list[dict], numerator: Variant, denominator: Variant, met
     return round(statistics.median(ratios), 2) if ratios else None
 
 
-def paired_ratio_beyond_fixed(runs: list[dict], numerator: Variant, denominator: Variant) -> float | None:
-    """Like ``paired_ratio`` of docs per process second, after each tool's one-page run (its fixed
-    cost per run) is taken off its time: how the per-page work compares, start-up aside."""
+def paired_ratio_beyond_fixed(runs: list[dict], numerator: Variant, denominator: Variant, seconds: str) -> float | None:
+    """Like ``paired_ratio`` of docs per second, after each tool's one-page run (its fixed cost per
+    run) is taken off its time (the ``seconds`` metric): how the per-page work compares, start-up aside."""
     fixed = {
         v.tool: _by_repetition(runs, Variant(ONE_PAGE, v.tool, v.workers, v.enrich)) for v in (numerator, denominator)
     }
     top, bottom = _by_repetition(runs, numerator), _by_repetition(runs, denominator)
     ratios = []
     for rep in top.keys() & bottom.keys() & fixed[numerator.tool].keys() & fixed[denominator.tool].keys():
-        top_work = top[rep]["process_seconds"] - fixed[numerator.tool][rep]["process_seconds"]
-        bottom_work = bottom[rep]["process_seconds"] - fixed[denominator.tool][rep]["process_seconds"]
+        top_work = top[rep][seconds] - fixed[numerator.tool][rep][seconds]
+        bottom_work = bottom[rep][seconds] - fixed[denominator.tool][rep][seconds]
         if top_work > 0 and bottom_work > 0:
             ratios.append(bottom_work / top_work)
     return round(statistics.median(ratios), 2) if ratios else None
@@ -455,7 +455,7 @@ class Figure:
 
     def measure(self, runs: list[dict]) -> dict:
         if len(self.variants) == 2 and self.beyond_fixed:
-            value = paired_ratio_beyond_fixed(runs, *self.variants)
+            value = paired_ratio_beyond_fixed(runs, *self.variants, self.metric)
         elif len(self.variants) == 2:
             value = paired_ratio(runs, *self.variants, self.metric)
         else:
