@@ -131,7 +131,8 @@ def direct_runner_for(options):
     ignores ``--direct_running_mode``). Here the choice is made up front, as the DirectRunner's
     own fallback makes it for newsbeam's graphs (no TestStream, Pub/Sub or real-time timers):
     the FnApiRunner, in-memory or multi-process, with the pipeline options handed to its
-    workers. That holds for ``--streaming`` too: its polls are a bounded PeriodicImpulse.
+    workers (started quietly: ``pipeline/workers.py``). That holds for ``--streaming`` too: its
+    polls are a bounded PeriodicImpulse.
     """
     from apache_beam.options.pipeline_options import StandardOptions
 
@@ -142,9 +143,11 @@ def direct_runner_for(options):
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
+    from pipeline.workers import fn_api_runner
+
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-    return fn_runner.FnApiRunner(provision_info=provision)
+    return fn_api_runner(provision)
 
 
 def _check_runner(name: str, known_paths: tuple[str, ...]) -> None:
