@@ -1,0 +1,183 @@
+"""The model's attribute rules (tag -> POS and morphology, a few word exceptions), applied by
+looking rules up by the token's tag instead of running spaCy's Matcher over all of them.
+
+spaCy's ``attribute_ruler`` matches every one of its rules (179 in en_core_web_sm) at every
+token; in the number-sentence pass that cost as much as the dependency parser (3.7 ms of a
+14.5 ms pass per 640-word article). Nearly all of those rules are one token with a fixed tag
+and perhaps a word or dependency: here they are indexed by tag, so a token is tested against
+the few rules of its own tag. Rules of any other shape (several tokens, operators) still go
+through a Matcher of their own. The result is the ruler's to the letter: rules apply in the
+ruler's order, a later rule overriding an earlier one, all matched on the tokens as they were
+before any was applied (tests/test_attribute_rules.py compares every token's POS, morphology
+and lemma with the original's).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+
+ATTRIBUTE_RULES = "newsbeam_attribute_rules"
+_SPACY_RULER = "attribute_ruler"
+
+# Token attributes a rule may test here, as the Matcher reads them, and those a rule's first
+# token can be looked up by (in this order of preference).
+_READERS: dict[str, Callable] = {
+    "ORTH": lambda token: token.text,
+    "TEXT": lambda token: token.text,
+    "LOWER": lambda token: token.lower_,
+    "TAG": lambda token: token.tag_,
+    "DEP": lambda token: token.dep_,
+    "POS": lambda token: token.pos_,
+    "IS_SPACE": lambda token: token.is_space,
+}
+_INDEXED_BY = ("TAG", "LOWER", "DEP")
+
+Tests = list[tuple[Callable, Callable]]  # (read an attribute of a token, test its value)
+
+
+def _value_test(value) -> Callable | None:
+    """A test of one attribute value as the Matcher applies it; None for forms not handled here."""
+    if isinstance(value, (str, bool, int)):
+        return lambda found: found == value
+    if isinstance(value, dict) and len(value) == 1:
+        ((operator, argument),) = value.items()
+        if operator in ("IN", "NOT_IN") and isinstance(argument, list):
+            values = frozenset(argument)
+            return (lambda found: found in values) if operator == "IN" else (lambda found: found not in values)
+        if operator == "REGEX" and isinstance(argument, str):
+            search = re.compile(argument).search
+            return lambda found: isinstance(found, str) and search(found) is not None
+    return None
+
+
+def _index_values(value) -> frozenset | None:
+    """The values an attribute may take under an equality or IN test; None for other tests."""
+    if isinstance(value, str):
+        return frozenset([value])
+    if isinstance(value, dict) and list(value) == ["IN"] and isinstance(value["IN"], list):
+        return frozenset(value["IN"])
+    return None
+
+
+def compile_pattern(pattern: list[dict]) -> tuple[str | None, frozenset, list[Tests]] | None:
+    """(the attribute of its first token the rule is looked up by, or None; the values it is
+    looked up under; each token's remaining tests) of a fixed-length pattern, or None when the
+    pattern needs the Matcher (operators such as ``OP``, attributes not handled here)."""
+    specs = []
+    for token_spec in pattern:
+        spec = {}
+        for key, value in token_spec.items():
+            key = key.upper()
+            if key not in _READERS or key in spec:
+                return None
+            spec[key] = value
+        specs.append(spec)
+    if not specs:
+        return None
+    index_key, index_values = None, frozenset()
+    for key in _INDEXED_BY:
+        values = _index_values(specs[0][key]) if key in specs[0] else None
+        if values is not None:
+            index_key, index_values = key, values
+            del specs[0][key]
+            break
+    compiled = []
+    for spec in specs:
+        tests = [(_READERS[key], _value_test(value)) for key, value in spec.items()]
+        if any(test is None for _read, test in tests):
+            return None
+        compiled.append(tests)
+    return index_key, index_values, compiled
+
+
+def _passes(token, tests: Tests) -> bool:
+    for read, test in tests:
+        if not test(read(token)):
+            return False
+    return True
+
+
+class IndexedAttributeRules:
+    """A pipeline component doing what a spaCy ``AttributeRuler`` does, with its rules indexed."""
+
+    def __init__(self, ruler) -> None:
+        from spacy.matcher import Matcher
+
+        self._attrs = list(ruler.attrs)
+        self._indices = list(ruler.indices)
+        # Rules by the tag, lower-case form or dependency their first token needs, and those
+        # needing none of these; each with its tokens' remaining tests.
+        self._indexes: dict[str, dict[str, list[tuple[int, list[Tests]]]]] = {
+            key: defaultdict(list) for key in _INDEXED_BY
+        }
+        self._unindexed: list[tuple[int, list[Tests]]] = []
+        self._matcher = Matcher(ruler.vocab)
+        self._strings = ruler.vocab.strings
+        for rule_id, rule in enumerate(ruler.patterns):
+            matcher_patterns = []
+            for pattern in rule["patterns"]:
+                compiled = compile_pattern(pattern)
+                if compiled is None:
+                    matcher_patterns.append(pattern)
+                    continue
+                index_key, values, specs = compiled
+                if index_key is None:
+                    self._unindexed.append((rule_id, specs))
+                for value in values:
+                    self._indexes[index_key][value].append((rule_id, specs))
+            if matcher_patterns:
+                self._matcher.add(str(rule_id), matcher_patterns)
+        # Looked up by the strings' hashes, which ``Doc.to_array`` gives for all tokens at once.
+        strings = self._strings
+        self._by_hash = [
+            {strings.add(value): rules for value, rules in self._indexes[key].items()} for key in _INDEXED_BY
+        ]
+
+    def matches(self, doc) -> list[tuple[int, int, int]]:
+        """(rule, start, end) of every rule that matches ``doc``, in the order they apply."""
+        found = set()
+        by_tag, by_lower, by_dep = self._by_hash
+        unindexed, none = self._unindexed, ()
+        length = len(doc)
+        hashes = doc.to_array(list(_INDEXED_BY)).tolist() if length else []
+        for start, (tag, lower, dep) in enumerate(hashes):
+            token = doc[start]
+            for rules in (by_tag.get(tag, none), by_lower.get(lower, none), by_dep.get(dep, none), unindexed):
+                for rule_id, specs in rules:
+                    end = start + len(specs)
+                    if end > length or not _passes(token, specs[0]):
+                        continue
+                    if all(_passes(doc[start + offset], specs[offset]) for offset in range(1, len(specs))):
+                        found.add((rule_id, start, end))
+        if len(self._matcher):
+            strings = self._strings
+            for match_id, start, end in self._matcher(doc, allow_missing=True):
+                found.add((int(strings[match_id]), start, end))
+        return sorted(found)
+
+    def __call__(self, doc):
+        from spacy.tokens._retokenize import set_token_attrs
+
+        for rule_id, start, end in self.matches(doc):
+            set_token_attrs(doc[start:end][self._indices[rule_id]], self._attrs[rule_id])
+        return doc
+
+
+def use_indexed_attribute_rules(nlp) -> bool:
+    """Put ``IndexedAttributeRules`` in place of the pipeline's ``attribute_ruler`` (which stays,
+    disabled); False when the pipeline has none."""
+    if _SPACY_RULER not in nlp.pipe_names:
+        return False
+    from spacy.language import Language
+
+    if not Language.has_factory(ATTRIBUTE_RULES):
+
+        @Language.factory(ATTRIBUTE_RULES, default_config={"source": _SPACY_RULER})
+        def make_indexed_attribute_rules(nlp, name: str, source: str) -> IndexedAttributeRules:
+            return IndexedAttributeRules(nlp.get_pipe(source))
+
+    nlp.add_pipe(ATTRIBUTE_RULES, after=_SPACY_RULER)
+    nlp.disable_pipe(_SPACY_RULER)
+    return True
