@@ -110,9 +110,7 @@ class IndexedAttributeRules:
         self._indices = list(ruler.indices)
         # Rules by the tag, lower-case form or dependency their first token needs, and those
         # needing none of these; each with its tokens' remaining tests.
-        self._indexes: dict[str, dict[str, list[tuple[int, list[Tests]]]]] = {
-            key: defaultdict(list) for key in _INDEXED_BY
-        }
+        indexes: dict[str, dict[str, list[tuple[int, list[Tests]]]]] = {key: defaultdict(list) for key in _INDEXED_BY}
         self._unindexed: list[tuple[int, list[Tests]]] = []
         self._matcher = Matcher(ruler.vocab)
         self._strings = ruler.vocab.strings
@@ -127,14 +125,12 @@ class IndexedAttributeRules:
                 if index_key is None:
                     self._unindexed.append((rule_id, specs))
                 for value in values:
-                    self._indexes[index_key][value].append((rule_id, specs))
+                    indexes[index_key][value].append((rule_id, specs))
             if matcher_patterns:
                 self._matcher.add(str(rule_id), matcher_patterns)
         # Looked up by the strings' hashes, which ``Doc.to_array`` gives for all tokens at once.
         strings = self._strings
-        self._by_hash = [
-            {strings.add(value): rules for value, rules in self._indexes[key].items()} for key in _INDEXED_BY
-        ]
+        self._by_hash = [{strings.add(value): rules for value, rules in indexes[key].items()} for key in _INDEXED_BY]
 
     def matches(self, doc) -> list[tuple[int, int, int]]:
         """(rule, start, end) of every rule that matches ``doc``, in the order they apply."""
