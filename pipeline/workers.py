@@ -21,7 +21,11 @@ NEWSBEAM_WORKER_MODULE = "pipeline.workers"
 
 
 def fn_api_runner(provision_info):
-    """A FnApiRunner whose multi-process workers start from this module's ``main``."""
+    """A FnApiRunner whose multi-process workers start from this module's ``main``.
+
+    Defined here rather than at module level: the workers import this module too, and they
+    have no use for the runner's modules.
+    """
     from apache_beam.portability import python_urns
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
