@@ -72,7 +72,7 @@ def test_rules_of_every_shape_apply_in_the_rulers_order():
             {"patterns": [[{"TAG": "NN", "LOWER": "data"}]], "attrs": {"MORPH": "Number=Plur"}},
             {"patterns": [[{"LOWER": {"REGEX": "^n'?t$"}}]], "attrs": {"POS": "PART", "LEMMA": "not"}},
             {"patterns": [[{"DEP": "neg", "IS_SPACE": False}]], "attrs": {"MORPH": "Polarity=Neg"}},
-            # Several tokens, an index inside the match, an operator: the Matcher's part.
+            # Several tokens with an index inside the match; then an operator (the Matcher's part).
             {"patterns": [[{"LOWER": "gon"}, {"LOWER": "na"}]], "attrs": {"LEMMA": "to"}, "index": 1},
             {
                 "patterns": [[{"TAG": "DT"}, {"TAG": "JJ", "OP": "*"}, {"TAG": "NN"}]],
