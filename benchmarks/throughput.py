@@ -271,12 +271,25 @@ def child_main(spec_path: str) -> int:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    from pipeline.run import run
+    from pipeline.workers import WarmPool
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    summary = run(
-        spec["inputs"], spec["output"], config_path=spec["config"], beam_args=spec["beam_args"], enrich=spec["enrich"]
-    )
+    # As `newsbeam run` does: the warm worker pool starts before pipeline.run imports Beam.
+    warm_pool = WarmPool.start(spec["beam_args"])
+    try:
+        from pipeline.run import run
+
+        summary = run(
+            spec["inputs"],
+            spec["output"],
+            config_path=spec["config"],
+            beam_args=spec["beam_args"],
+            enrich=spec["enrich"],
+            warm_pool=warm_pool,
+        )
+    finally:
+        if warm_pool is not None:
+            warm_pool.close()
     summary.pop("text", None)
     with open(spec["summary_path"], "w", encoding="utf-8") as handle:
         json.dump(summary, handle, default=str)

@@ -277,6 +277,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.workers import WarmPool
+
+    # Started before pipeline.run imports Beam, so that the pool's loading overlaps all of the
+    # run's own start-up.
+    warm_pool = None if args.streaming else WarmPool.start(beam_args)
+    try:
+        return _run_with_pool(args, beam_args, warm_pool)
+    finally:
+        if warm_pool is not None:
+            warm_pool.close()
+
+
+def _run_with_pool(args: argparse.Namespace, beam_args: list[str], warm_pool) -> int:
     from pipeline import run as launcher
     from pipeline.options import UsageError
     from pipeline.progress import ProgressSettings
@@ -296,7 +309,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
             raise UsageError("--streaming reads feeds only; drop the input paths, or run them without --streaming")
         summary = launcher.run_streaming(**common, poll_interval=args.poll_interval, max_polls=args.max_polls)
     else:
-        summary = launcher.run(paths=args.paths, **common)
+        summary = launcher.run(paths=args.paths, **common, warm_pool=warm_pool)
     _print_summary(summary, args)
     return 0 if summary["accounting"]["balanced"] else EXIT_FAILED
 

@@ -122,7 +122,22 @@ def validate_beam_args(beam_args: list[str]):
 _DIRECT_RUNNER_NAMES = {"", "direct", "directrunner", "switchingdirectrunner"}
 
 
-def direct_runner_for(options):
+def runs_on_direct_runner(options) -> bool:
+    """Whether ``--runner`` names Beam's DirectRunner (or is left out)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    name = (options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1].lower()
+    return name in _DIRECT_RUNNER_NAMES
+
+
+def forks_worker_processes(options) -> bool:
+    """Whether the run's DirectRunner starts worker processes (``--direct_running_mode=multi_processing``)."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    return runs_on_direct_runner(options) and options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+
+
+def direct_runner_for(options, warm_pool: str | None = None):
     """The runner object for a run on Beam's DirectRunner; None when another runner is asked for.
 
     Beam 2.77's DirectRunner first tries Prism, which it downloads from GitHub when no copy is
@@ -134,10 +149,7 @@ def direct_runner_for(options):
     workers (started quietly: ``pipeline/workers.py``). That holds for ``--streaming`` too: its
     polls are a bounded PeriodicImpulse.
     """
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    name = (options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1].lower()
-    if name not in _DIRECT_RUNNER_NAMES:
+    if not runs_on_direct_runner(options):
         return None
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
@@ -147,7 +159,7 @@ def direct_runner_for(options):
 
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-    return fn_api_runner(provision)
+    return fn_api_runner(provision, warm_pool)
 
 
 def _check_runner(name: str, known_paths: tuple[str, ...]) -> None:

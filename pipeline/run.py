@@ -34,7 +34,15 @@ from collections import Counter
 import apache_beam as beam
 
 from pipeline.graph import build, state_dir
-from pipeline.options import RunContext, UsageError, direct_runner_for, make_run, new_run_id, validate_options
+from pipeline.options import (
+    RunContext,
+    UsageError,
+    direct_runner_for,
+    forks_worker_processes,
+    make_run,
+    new_run_id,
+    validate_options,
+)
 from pipeline.progress import ProgressSettings, report_progress
 from pipeline.summary import (
     account,
@@ -46,6 +54,7 @@ from pipeline.summary import (
     stage_seconds,
     top_outlets,
 )
+from pipeline.workers import WarmPool
 from schemas.config import ReadConfig
 from schemas.tables import SCHEMA_VERSION, TABLES
 from transforms.dedup import dedup_losses
@@ -97,6 +106,7 @@ def run(
     feeds: list[str] = (),
     allow_hosts: list[str] = (),
     progress: ProgressSettings | None = None,
+    warm_pool: WarmPool | None = None,
 ) -> dict:
     """Read ``paths`` and ``feeds`` into ``output``; returns the summary (the run's manifest).
 
@@ -104,6 +114,9 @@ def run(
     child process; the summary is then the passes' combined (see ``combine_passes``).
     Either way it has ``accounting``, ``counters``, ``stage_seconds``, ``wall_seconds``,
     ``run_ids`` (every run it made) and ``text``.
+
+    ``warm_pool``, started before this call (``WarmPool.start``), serves the worker processes
+    of a multi-process run; without one, such a run starts its own. The caller closes it.
     """
     cfg, options = validate_options(paths, output, config_path, beam_args or [], enrich, feeds)
     named = [os.path.abspath(path) for path in paths]
@@ -121,10 +134,12 @@ def run(
         return _run_passes(passes, batch_id, named, settings, cfg, progress)
     run_ctx = run_ctx or make_run(paths, output, (), feeds, allow_hosts)
     only = passes[0] if passes else Pass((), None)
-    return _run_one(cfg, options, run_ctx, progress, named, _batch_field(batch_id, 1, 1, only))
+    return _run_one(cfg, options, run_ctx, progress, named, _batch_field(batch_id, 1, 1, only), warm_pool)
 
 
-def _run_one(cfg, options, run_ctx: RunContext, progress, named: list[str], batch: dict) -> dict:
+def _run_one(
+    cfg, options, run_ctx: RunContext, progress, named: list[str], batch: dict, warm_pool: WarmPool | None = None
+) -> dict:
     """One run under the output's lock: build, run, commit, account."""
     today = dt.datetime.now(dt.timezone.utc).date()
     started = time.perf_counter()
@@ -133,7 +148,7 @@ def _run_one(cfg, options, run_ctx: RunContext, progress, named: list[str], batc
         if not run_ctx.index_files:
             listed = index_files(run_ctx.output, cfg.dedup.index_retention_days, today)
             run_ctx = dataclasses.replace(run_ctx, index_files=tuple(listed))
-        counters = _run_pipeline_checked(cfg, options, run_ctx, progress)
+        counters = _run_pipeline_checked(cfg, options, run_ctx, progress, warm_pool)
         staged = {table: read_table(staging_root(run_ctx.output, run_ctx.run_id), table) for table in TABLES}
         replaced = commit_run(run_ctx.output, run_ctx.run_id)
         if run_ctx.feeds or cfg.feeds.sources:
@@ -170,38 +185,57 @@ class RunnerLostData(RuntimeError):
     """The runner dropped elements inside a stage (seen by the stage's own counters)."""
 
 
-def _run_pipeline_checked(cfg, options, run_ctx: RunContext, progress) -> dict:
+def _run_pipeline_checked(cfg, options, run_ctx: RunContext, progress, started_pool: WarmPool | None = None) -> dict:
     """Build and run the graph; its counters. Reruns when the dedup step's counters show that
     the runner lost elements between its steps (see ``dedup_losses``), so a loss becomes a
     rerun, or after ``RUNNER_LOSS_ATTEMPTS`` a failed run, never copies silently missed."""
-    for attempt in range(1, RUNNER_LOSS_ATTEMPTS + 1):
-        pipeline = beam.Pipeline(runner=direct_runner_for(options), options=options)
-        build(pipeline, cfg, run_ctx)
-        with report_progress(progress, run_ctx.output, run_ctx.run_id):
-            result = pipeline.run()
-            result.wait_until_finish()
-        counters = metric_counters(result)
-        losses = dedup_losses(counters, cfg.dedup.bands)
-        if not losses:
-            return counters
-        # Staged files of the failed attempt go; the next attempt stages the run again.
-        staged = staging_root(run_ctx.output, run_ctx.run_id)
-        if path_exists(staged):
-            delete_path(staged)
-        what = "; ".join(losses)
-        if attempt == RUNNER_LOSS_ATTEMPTS:
-            raise RunnerLostData(
-                f"the Beam runner lost elements inside the dedup step in {attempt} attempts ({what}); "
-                "nothing was committed. Split the input into smaller passes (read.max_documents_per_pass) "
-                "or use another runner"
+    with _warm_pool(cfg, options, started_pool) as warm_pool:
+        for attempt in range(1, RUNNER_LOSS_ATTEMPTS + 1):
+            pipeline = beam.Pipeline(runner=direct_runner_for(options, warm_pool), options=options)
+            build(pipeline, cfg, run_ctx)
+            with report_progress(progress, run_ctx.output, run_ctx.run_id):
+                result = pipeline.run()
+                result.wait_until_finish()
+            counters = metric_counters(result)
+            losses = dedup_losses(counters, cfg.dedup.bands)
+            if not losses:
+                return counters
+            # Staged files of the failed attempt go; the next attempt stages the run again.
+            staged = staging_root(run_ctx.output, run_ctx.run_id)
+            if path_exists(staged):
+                delete_path(staged)
+            what = "; ".join(losses)
+            if attempt == RUNNER_LOSS_ATTEMPTS:
+                raise RunnerLostData(
+                    f"the Beam runner lost elements inside the dedup step in {attempt} attempts ({what}); "
+                    "nothing was committed. Split the input into smaller passes (read.max_documents_per_pass) "
+                    "or use another runner"
+                )
+            print(
+                f"[newsbeam] the Beam runner lost elements inside the dedup step ({what}); "
+                f"nothing was committed, running again (attempt {attempt + 1} of {RUNNER_LOSS_ATTEMPTS})",
+                file=sys.stderr,
+                flush=True,
             )
-        print(
-            f"[newsbeam] the Beam runner lost elements inside the dedup step ({what}); "
-            f"nothing was committed, running again (attempt {attempt + 1} of {RUNNER_LOSS_ATTEMPTS})",
-            file=sys.stderr,
-            flush=True,
-        )
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _warm_pool(cfg, options, started: WarmPool | None):
+    """The address of a warm worker pool (``pipeline/workers.py``) when the run's DirectRunner
+    forks worker processes, else None; ``started`` if the caller started one."""
+    if not forks_worker_processes(options):
+        if started is not None:
+            started.close()  # started on the raw arguments' word, not needed after all
+        yield None
+        return
+    pool = started or WarmPool()
+    pool.configure(cfg.enrich.spacy_model if cfg.enrich.enabled else None, cfg.enrich.matmul)
+    try:
+        yield pool.address
+    finally:
+        if started is None:
+            pool.close()
 
 
 # ---------------------------------------------------------------- passes

@@ -649,7 +649,7 @@ def drop_title_line(text: str, title: str | None) -> tuple[str, int]:
 
 
 @lru_cache(maxsize=1)
-def _language_identifier():
+def language_identifier():
     # Loaded once per process on first use (about half a second), never at import.
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -667,7 +667,7 @@ def detect_language(text: str) -> str | None:
     if not text or not any(ch.isalpha() for ch in text):
         return None
     # The opening is enough to tell a language, and scoring is linear in the length.
-    label, confidence = _language_identifier().classify(text[:LANGUAGE_SAMPLE_CHARS])
+    label, confidence = language_identifier().classify(text[:LANGUAGE_SAMPLE_CHARS])
     label = _LANGUAGE_PARENT.get(label, label)
     if confidence < MIN_LANGUAGE_CONFIDENCE or len(label) != 2:
         return None
@@ -823,7 +823,7 @@ class _CleanFn(beam.DoFn):
     def setup(self):
         # Pay for the language model and the user's patterns once per worker, not per element.
         compile_extra_patterns(tuple(self._cfg.extra_promo_patterns))
-        _language_identifier()
+        language_identifier()
 
     def process(self, raw: dict) -> Iterator:
         source = str(raw.get("source") or "")

@@ -30,6 +30,22 @@ ENTITY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT
 _SENTENCE_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", ATTRIBUTE_RULES)
 
 
+# Models loaded before any DoFn asked for one (pipeline/workers.py's warm pool loads one, then
+# forks the run's workers from itself): each is handed out once, so that no two DoFn instances,
+# which Beam may run on different threads of one worker, ever share a model.
+_PRELOADED: dict[tuple[str, str], object] = {}
+
+
+def preload_model(name: str, matmul: str = "numpy") -> None:
+    """Load the model now, for the first ``take_model`` with the same arguments in this process."""
+    _PRELOADED[(name, matmul)] = load_model(name, matmul)
+
+
+def take_model(name: str, matmul: str = "numpy"):
+    """The model ``preload_model`` loaded in this process if there is one not yet taken, else a new one."""
+    return _PRELOADED.pop((name, matmul), None) or load_model(name, matmul)
+
+
 def load_model(name: str, matmul: str = "numpy", indexed_rules: bool = True):
     """Load a spaCy pipeline by package name, with sentence boundaries available cheaply.
 
@@ -224,7 +240,7 @@ class EnrichArticlesFn(beam.DoFn):
             # Each worker process is one unit of parallelism; BLAS threads on top of that
             # would compete for the same cores. Kept as an attribute: the limit holds until restored.
             self._blas_limit = threadpool_limits(limits=self._cfg.blas_threads, user_api="blas")
-        self._nlp = load_model(self._cfg.spacy_model, self._cfg.matmul)
+        self._nlp = take_model(self._cfg.spacy_model, self._cfg.matmul)
         self._whole_disabled = whole_text_disabled(self._nlp)
         # The model and the worker's modules live as long as the process: kept out of the cyclic
         # garbage collector's full passes, which spaCy's many short-lived objects trigger often
