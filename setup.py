@@ -52,5 +52,5 @@ setup(
         "gcp": ["apache-beam[gcp]==2.77.0"],
         "aws": ["apache-beam[aws]==2.77.0"],
     },
-    entry_points={"console_scripts": ["newsbeam=pipeline.cli:main"]},
+    entry_points={"console_scripts": ["newsbeam=pipeline.cli:entry"]},
 )

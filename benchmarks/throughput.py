@@ -57,6 +57,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -266,8 +267,9 @@ def rates(inputs: int, wall_seconds: float, process_seconds: float) -> dict:
     }
 
 
-def child_main(spec_path: str) -> int:
-    """Inside the measured process: run the pipeline as the CLI does and save its summary."""
+def child_main(spec_path: str) -> NoReturn:
+    """Inside the measured process: run the pipeline as the CLI does, save its summary, and end
+    the process as the CLI does."""
     import logging
 
     logging.basicConfig(level=logging.ERROR)
@@ -293,7 +295,11 @@ def child_main(spec_path: str) -> int:
     summary.pop("text", None)
     with open(spec["summary_path"], "w", encoding="utf-8") as handle:
         json.dump(summary, handle, default=str)
-    return 0
+    # As `newsbeam` ends (pipeline.cli.entry): without the interpreter's teardown.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # ---------------------------------------------------------------- figures
