@@ -224,7 +224,7 @@ def _run_pipeline_checked(cfg, options, run_ctx: RunContext, progress, started_p
 def _warm_pool(cfg, options, started: WarmPool | None):
     """The address of a warm worker pool (``pipeline/workers.py``) when the run's DirectRunner
     forks worker processes, else None; ``started`` if the caller started one."""
-    if not forks_worker_processes(options):
+    if not forks_worker_processes(options) or not WarmPool.available():
         if started is not None:
             started.close()  # started on the raw arguments' word, not needed after all
         yield None

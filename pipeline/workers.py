@@ -92,7 +92,17 @@ class WarmPool:
         """
         words = " ".join(beam_args).replace("=", " ").split()
         asked = any(a == "--direct_running_mode" and b == "multi_processing" for a, b in zip(words, words[1:]))
-        return cls() if asked else None
+        return cls() if asked and cls.available() else None
+
+    @staticmethod
+    def available() -> bool:
+        """Whether runs use a pool here: on Linux, unless ``NEWSBEAM_WARM_POOL=0``.
+
+        Elsewhere forking a process that has loaded native libraries is unsafe (macOS) or
+        impossible (Windows), and workers start as Beam starts them. The variable is there to
+        compare, or to rule the pool out when a multi-process run misbehaves.
+        """
+        return sys.platform.startswith("linux") and os.environ.get("NEWSBEAM_WARM_POOL", "1") != "0"
 
     def configure(self, spacy_model: str | None, matmul: str) -> None:
         """Tell the pool which spaCy model the run's workers load (None: the run does no NLP)."""
@@ -170,24 +180,31 @@ def serve_warm_pool(address: str) -> None:
     # The loaded objects are kept out of the collector's passes, which would otherwise touch (and
     # so copy) their pages in every worker.
     gc.freeze()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
     events = selectors.DefaultSelector()
     events.register(listener, selectors.EVENT_READ)
     events.register(sys.stdin, selectors.EVENT_READ)
+    workers = set()
     while True:
         for key, _ in events.select():
             if key.fileobj is sys.stdin:
-                # The run has ended (or died). os._exit: tearing down a loaded model takes a
-                # fraction of a second the run would wait for.
+                # The run has ended (or died). Its workers are waited for, so that their CPU time
+                # counts in the run's (resource usage of waited-for children), then os._exit:
+                # tearing down a loaded model takes a fraction of a second the run would wait for.
+                for pid in workers:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, 0)
                 sys.stderr.flush()
                 os._exit(0)
             connection, _ = listener.accept()
             request = json.loads(_read_line(connection))
-            if os.fork() == 0:
+            pid = os.fork()
+            if pid == 0:
                 events.close()
                 listener.close()
                 _run_forked_worker(connection, request["environ"])
             connection.close()
+            workers.add(pid)
+            workers -= {done for done in list(workers) if os.waitpid(done, os.WNOHANG)[0]}
 
 
 def _read_line(connection: socket.socket) -> bytes:
@@ -203,7 +220,6 @@ def _read_line(connection: socket.socket) -> bytes:
 def _run_forked_worker(connection: socket.socket, environ: dict) -> None:
     """In a forked child of the pool: become the worker the launcher asked for, and tell the
     launcher its exit code."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     stdin = os.open(os.devnull, os.O_RDONLY)
     os.dup2(stdin, 0)

@@ -113,3 +113,10 @@ def test_a_pool_the_run_does_not_need_ends_at_once(tmp_path):
     run([str(SEEDS)], str(tmp_path / "out"), beam_args=in_memory, enrich=False, warm_pool=pool)
     assert pool._process.poll() is not None
     assert processes_mentioning(f"{SERVE_POOL_FLAG} {pool.address}") == []
+
+
+def test_the_pool_can_be_switched_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("NEWSBEAM_WARM_POOL", "0")
+    assert WarmPool.start(TWO_WORKERS) is None
+    summary = run([str(SEEDS)], str(tmp_path / "out"), beam_args=TWO_WORKERS, enrich=False)
+    assert summary["accounting"]["balanced"] and summary["accounting"]["articles"] == 5
