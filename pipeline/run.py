@@ -123,6 +123,8 @@ def run(
     passes = plan_passes(named, cfg.read) if run_ctx is None else []
     batch_id = new_run_id()
     if len(passes) > 1:
+        if warm_pool is not None:
+            warm_pool.close()  # each pass runs in a process of its own, with a pool of its own
         settings = {
             "output": output,
             "config_path": config_path,

@@ -9,6 +9,10 @@ apache_beam`` without the gcp extra logs "apitools not found" through ``logging.
 which installs a stderr handler, so each worker printed a dozen lines into a ``--quiet`` run.
 newsbeam's workers start from ``main`` below instead: the same Beam worker, with a do-nothing
 handler on the root logger before Beam is imported.
+
+On Linux they do not even start from scratch: the process Beam starts asks the run's
+``WarmPool`` to fork the worker in its place, from a process that has already imported and
+loaded everything a worker needs, and waits for it to end (see ``WarmPool``).
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ class WarmPool:
             self._process.stdin.flush()
 
     def close(self) -> None:
+        """End the pool once the run's workers have ended; closing twice does no harm."""
         with contextlib.suppress(OSError):
             self._process.stdin.close()  # the pool's signal to end
         try:
@@ -122,12 +127,6 @@ class WarmPool:
             self._process.kill()
             self._process.wait()
         shutil.rmtree(self._folder, ignore_errors=True)
-
-    def __enter__(self) -> WarmPool:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
 
 def preload_common() -> threading.Thread:
