@@ -16,7 +16,7 @@ from schemas.config import NewsbeamConfig
 from transforms.clean import CleanDocuments
 from transforms.dedup import ClusterNearDuplicates
 from transforms.read import ReadDocuments
-from transforms.write import INDEX_TABLE, WriteTable, complete_error_row
+from transforms.write import INDEX_TABLE, WriteTables, complete_error_row
 
 STATE_DIR = "_state"
 
@@ -78,11 +78,7 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
     }
     if write:
         tap_progress(run, documents, canonical, duplicates, errors)
-        for name, rows in tables.items():
-            _ = rows | f"Write{name.capitalize()}" >> WriteTable(
-                name, run.output, run.run_id, cfg.write, run.ingested_at
-            )
-        _ = index_rows | "WriteSignatureIndex" >> WriteTable(
-            INDEX_TABLE, run.output, run.run_id, cfg.write, run.ingested_at
+        _ = {**tables, INDEX_TABLE: index_rows} | "Write" >> WriteTables(
+            run.output, run.run_id, cfg.write, run.ingested_at
         )
     return tables
