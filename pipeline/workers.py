@@ -132,9 +132,13 @@ class WarmPool:
 def preload_common() -> threading.Thread:
     """Import what every worker imports, whatever the configuration; returns the thread that
     is loading the language identifier (to be joined before the pool forks)."""
+    import rensa  # noqa: F401
+    import threadpoolctl  # noqa: F401
     from apache_beam.runners.worker import sdk_worker_main  # noqa: F401
+    from grpc import _channel  # noqa: F401  (imported, no channel opened: safe to fork)
 
-    from transforms import clean, dedup, enrich, numbers, read, write  # noqa: F401
+    from pipeline import options, progress  # noqa: F401
+    from transforms import claims, clean, dedup, enrich, entity_linking, numbers, read, write  # noqa: F401
 
     # Most of its 0.4 s is LZMA decompression, which releases the GIL: on a thread it overlaps
     # the spaCy import and load, at a time when the run's own process has left a core idle.
