@@ -229,6 +229,7 @@ def load_given_names() -> frozenset[str]:
     except ModuleNotFoundError as exc:
         raise RuntimeError("the given-name list needs the package gender-guesser (pip install gender-guesser)") from exc
     names = set()
+    words = STOP_WORDS | _TITLE_WORDS  # once: a union per line was most of this function's time
     with data.open(encoding="iso-8859-1") as lines:
         for line in lines:
             # Fixed columns: gender code, then the name (with "+" joining parts) up to col. 29.
@@ -236,7 +237,7 @@ def load_given_names() -> frozenset[str]:
                 continue
             name = line[3:29].strip().replace("+", "-")
             # "The", "Will", "May", "General" are names too, but far more often words.
-            if name and " " not in name and name[0].isupper() and name.lower() not in STOP_WORDS | _TITLE_WORDS:
+            if name and " " not in name and name[0].isupper() and name.lower() not in words:
                 names.add(name)
     return frozenset(names)
 
