@@ -147,7 +147,8 @@ def direct_runner_for(options, warm_pool: str | None = None):
     own fallback makes it for newsbeam's graphs (no TestStream, Pub/Sub or real-time timers):
     the FnApiRunner, in-memory or multi-process, with the pipeline options handed to its
     workers (started quietly: ``pipeline/workers.py``). That holds for ``--streaming`` too: its
-    polls are a bounded PeriodicImpulse.
+    polls are a bounded PeriodicImpulse. ``warm_pool`` is the address of a ``WarmPool`` that
+    forks the multi-process workers.
     """
     if not runs_on_direct_runner(options):
         return None

@@ -144,7 +144,9 @@ def preload_common() -> threading.Thread:
     # the spaCy import and load, at a time when the run's own process has left a core idle.
     language = threading.Thread(target=clean.language_identifier, name="newsbeam-preload-language")
     language.start()
-    with contextlib.suppress(ValueError):  # trafilatura and htmldate load parts on first use
+    # trafilatura and htmldate load parts on first use. Only a warm-up: whatever it raises, real
+    # pages raise in the clean stage, which handles it (and nothing may stop the thread's join).
+    with contextlib.suppress(Exception):
         clean.extract_html("<html><body><article><p>warm</p></article></body></html>")
     return language
 
@@ -199,7 +201,11 @@ def serve_warm_pool(address: str) -> None:
                 sys.stderr.flush()
                 os._exit(0)
             connection, _ = listener.accept()
-            request = json.loads(_read_line(connection))
+            try:
+                request = json.loads(_read_line(connection))
+            except ValueError:  # the asking process ended before it asked
+                connection.close()
+                continue
             pid = os.fork()
             if pid == 0:
                 events.close()

@@ -120,3 +120,25 @@ def test_the_pool_can_be_switched_off(monkeypatch, tmp_path):
     assert WarmPool.start(TWO_WORKERS) is None
     summary = run([str(SEEDS)], str(tmp_path / "out"), beam_args=TWO_WORKERS, enrich=False)
     assert summary["accounting"]["balanced"] and summary["accounting"]["articles"] == 5
+
+
+def test_a_caller_that_leaves_without_asking_does_not_end_the_pool(tmp_path):
+    import socket
+
+    pool = WarmPool.start(TWO_WORKERS)
+    try:
+        pool.configure(None, "numpy")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as caller:
+            deadline = time.monotonic() + 30
+            while True:  # the pool binds its address as it starts
+                try:
+                    caller.connect(pool.address)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+        summary = run([str(SEEDS)], str(tmp_path / "out"), beam_args=TWO_WORKERS, enrich=False, warm_pool=pool)
+        assert summary["accounting"]["balanced"]
+        assert pool._process.poll() is None  # still serving after the run's own workers
+    finally:
+        pool.close()
