@@ -13,6 +13,10 @@ from pipeline.workers import SERVE_POOL_FLAG, WarmPool
 from tests.conftest import SEEDS
 from transforms.write import read_table
 
+pytestmark = pytest.mark.skipif(
+    not WarmPool.available(), reason="the warm pool runs on Linux only, and NEWSBEAM_WARM_POOL=0 turns it off"
+)
+
 TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 # What tells one run's output from another's, whatever the run: left out of the comparison
 # (the seeds state no publication time, so a claim's first_published is its run's ingest time).
