@@ -273,12 +273,12 @@ def child_main(spec_path: str) -> NoReturn:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
+    from pipeline.cli import exit_without_teardown
     from pipeline.workers import WarmPool
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     # As `newsbeam run` does: the warm worker pool starts before pipeline.run imports Beam.
-    warm_pool = WarmPool.start(spec["beam_args"])
-    try:
+    with WarmPool.for_run(spec["beam_args"]) as warm_pool:
         from pipeline.run import run
 
         summary = run(
@@ -289,17 +289,10 @@ def child_main(spec_path: str) -> NoReturn:
             enrich=spec["enrich"],
             warm_pool=warm_pool,
         )
-    finally:
-        if warm_pool is not None:
-            warm_pool.close()
     summary.pop("text", None)
     with open(spec["summary_path"], "w", encoding="utf-8") as handle:
         json.dump(summary, handle, default=str)
-    # As `newsbeam` ends (pipeline.cli.entry): without the interpreter's teardown.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_without_teardown(0)  # as `newsbeam` ends
 
 
 # ---------------------------------------------------------------- figures

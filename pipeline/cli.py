@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+from typing import NoReturn
 
 # Exit codes: 0 done, 1 the run failed or its accounting does not balance, 2 a usage error.
 EXIT_FAILED = 1
@@ -280,13 +281,9 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.workers import WarmPool
 
     # Started before pipeline.run imports Beam, so that the pool's loading overlaps all of the
-    # run's own start-up.
-    warm_pool = None if args.streaming else WarmPool.start(beam_args)
-    try:
+    # run's own start-up; not for --streaming, whose start-up is nothing beside its hours of polls.
+    with WarmPool.for_run([] if args.streaming else beam_args) as warm_pool:
         return _run_with_pool(args, beam_args, warm_pool)
-    finally:
-        if warm_pool is not None:
-            warm_pool.close()
 
 
 def _run_with_pool(args: argparse.Namespace, beam_args: list[str], warm_pool) -> int:
@@ -371,7 +368,11 @@ def entry() -> None:
     threads) takes 0.3 s, most of a one-page run's last second, to free memory the system
     frees anyway; every file newsbeam writes is closed by then.
     """
-    code = main()
+    exit_without_teardown(main())
+
+
+def exit_without_teardown(code: int) -> NoReturn:
+    """End the process now, its log handlers and standard streams flushed (see ``entry``)."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

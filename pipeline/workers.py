@@ -40,7 +40,8 @@ SERVE_POOL_FLAG = "--serve-warm-pool"
 
 
 def fn_api_runner(provision_info, warm_pool: str | None = None):
-    """A FnApiRunner whose multi-process workers start from this module's ``main``.
+    """A FnApiRunner whose multi-process workers start from this module's ``main`` (forked by
+    the ``WarmPool`` at address ``warm_pool`` when there is one).
 
     Defined here rather than at module level: the workers import this module too, and they
     have no use for the runner's modules.
@@ -86,6 +87,17 @@ class WarmPool:
         command = [sys.executable, "-m", NEWSBEAM_WORKER_MODULE, SERVE_POOL_FLAG, self.address]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE)
         self._configured = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def for_run(cls, beam_args: list[str]):
+        """``start``, as a context that closes the pool (if one started) when the run is over."""
+        pool = cls.start(beam_args)
+        try:
+            yield pool
+        finally:
+            if pool is not None:
+                pool.close()
 
     @classmethod
     def start(cls, beam_args: list[str]) -> WarmPool | None:
