@@ -303,7 +303,7 @@ class EnrichArticles(beam.PTransform):
     def expand(self, articles):
         result = (
             articles
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
+            | "Batch" >> beam.BatchElements(min_batch_size=self._cfg.batch_size, max_batch_size=self._cfg.batch_size)
             | "NerAndNumbers"
             >> beam.ParDo(EnrichArticlesFn(self._cfg)).with_outputs("numbers", "errors", main="entities")
         )
