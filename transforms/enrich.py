@@ -172,8 +172,9 @@ def number_rows(nlp, doc, article: dict, parsed: list | None = None) -> list[dic
 
 
 # Sentences parsed per ``nlp.pipe`` batch: the parser steps a batch's sentences together, and
-# a batch's articles together hold a few hundred (measured: 10 % faster than one call per article).
-SENTENCE_BATCH = 256
+# a batch's articles together hold a few hundred (measured: 10 % faster than one call per article;
+# one call for a whole batch of 32 articles, ~330 sentences, 1.5 % less than cutting it at 256).
+SENTENCE_BATCH = 1024
 
 
 def parse_number_sentences(nlp, docs: list) -> list[list[tuple[tuple[int, int], object]]]:
