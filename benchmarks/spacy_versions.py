@@ -38,10 +38,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.blas import choose_openblas_kernels  # noqa: E402
-
-choose_openblas_kernels()  # the kernels a `newsbeam` run uses (before numpy loads)
-
 from benchmarks.corpus import generate_corpus  # noqa: E402
 from transforms.clean import extract_html  # noqa: E402
 from transforms.enrich import load_model, parse_number_sentences, whole_text_disabled  # noqa: E402

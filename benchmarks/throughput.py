@@ -273,11 +273,9 @@ def child_main(spec_path: str) -> NoReturn:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    from pipeline.blas import choose_openblas_kernels
     from pipeline.cli import exit_without_teardown
     from pipeline.workers import WarmPool
 
-    choose_openblas_kernels()  # as `newsbeam` does, before numpy loads
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     # As `newsbeam run` does: the warm worker pool starts before pipeline.run imports Beam.
     with WarmPool.for_run(spec["beam_args"]) as warm_pool:

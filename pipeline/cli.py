@@ -252,10 +252,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
     # Configure logging before Beam is imported: it logs optional-dependency warnings at import.
     logging.basicConfig(level=logging.INFO if args.debug else logging.ERROR)
-    # Before anything imports numpy: the BLAS kernels are chosen when it loads.
-    from pipeline.blas import choose_openblas_kernels
-
-    choose_openblas_kernels()
     from pipeline.options import UsageError
 
     handlers = {"run": _run, "query": _query, "report": _report, "replay": _replay}
