@@ -652,8 +652,8 @@ def machine_info() -> dict:
         "apache_beam": version("apache-beam"),
         "spacy": version("spacy"),
         "trafilatura": version("trafilatura"),
-        # The BLAS kernels decide ~10 % of the enrich stage's time (pipeline/blas.py): what the
-        # environment asked for, if anything (newsbeam keeps a value it finds set).
+        # The BLAS kernels decide ~10 % of the enrich stage's time: what the environment asked
+        # OpenBLAS for, if anything (newsbeam leaves it as it finds it; README, Runners → Local).
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
