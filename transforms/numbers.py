@@ -1424,7 +1424,6 @@ def date_mentions(doc: Doc, published: dt.datetime | dt.date | None = None) -> l
     if published is None:
         return []
     rows = []
-    text = None
     for ent in doc.ents:
         if ent.label_ not in ("DATE", "TIME") or any(_mentions_number(token) for token in ent):
             continue
@@ -1433,7 +1432,6 @@ def date_mentions(doc: Doc, published: dt.datetime | dt.date | None = None) -> l
         resolved = resolve_date(ent.text, published, prefer_future=_points_forward(before))
         if resolved is None:
             continue
-        text = doc_text(doc) if text is None else text
         rows.append(
             {
                 "text": ent.text,
@@ -1449,7 +1447,7 @@ def date_mentions(doc: Doc, published: dt.datetime | dt.date | None = None) -> l
                 "resolved_date": resolved,
                 "start": ent.start_char,
                 "end": ent.end_char,
-                "context": _line_context(doc, text, ent),
+                "context": _line_context(doc, doc_text(doc), ent),
             }
         )
     return rows
