@@ -18,7 +18,6 @@ from schemas.tables import error_row
 from transforms import numbers
 from transforms.attribute_rules import ATTRIBUTE_RULES, use_indexed_attribute_rules
 from transforms.entities import FIX_PIPES, add_entity_fixes, resolve_mentions
-from transforms.numbers import doc_text, remember_text
 from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
@@ -182,9 +181,9 @@ def parse_number_sentences(nlp, docs: list) -> list[list[tuple[tuple[int, int], 
     sentence Doc), parsed with tags and dependencies in one ``nlp.pipe`` over all the Docs."""
     spans = [numbers.sentences_with_numbers(doc) for doc in docs]
     sentence_disabled = [name for name in nlp.pipe_names if name not in _SENTENCE_PIPES]
-    texts = [doc_text(doc)[start:end] for doc, doc_spans in zip(docs, spans) for start, end in doc_spans]
+    texts = [numbers.doc_text(doc)[start:end] for doc, doc_spans in zip(docs, spans) for start, end in doc_spans]
     parsed = iter(
-        remember_text(sentence, text)
+        numbers.remember_text(sentence, text)
         for sentence, text in zip(nlp.pipe(texts, disable=sentence_disabled, batch_size=SENTENCE_BATCH), texts)
     )
     return [[(span, next(parsed)) for span in doc_spans] for doc_spans in spans]
@@ -277,7 +276,7 @@ class EnrichArticlesFn(beam.DoFn):
         batch = valid
         texts = [article["text"] for article in batch]
         whole_docs = self._nlp.pipe(texts, disable=self._whole_disabled, batch_size=self._cfg.batch_size)
-        docs = [remember_text(doc, text) for doc, text in zip(whole_docs, texts)]
+        docs = [numbers.remember_text(doc, text) for doc, text in zip(whole_docs, texts)]
         try:
             parsed = parse_number_sentences(self._nlp, docs)
         except Exception:  # one article's sentences failed the batch: each parses on its own below
