@@ -144,6 +144,13 @@ class WarmPool:
 def preload_common() -> threading.Thread:
     """Import what every worker imports, whatever the configuration; returns the thread that
     is loading the language identifier (to be joined before the pool forks)."""
+    from transforms import language as language_module
+
+    # Started first: most of its 0.4 s is LZMA decompression, which releases the GIL, so on a
+    # thread it overlaps the imports below and the spaCy load (started after them it still ran
+    # 0.14 s past the model load, on the path of every multi-process run's start).
+    language = threading.Thread(target=language_module.language_identifier, name="newsbeam-preload-language")
+    language.start()
     import rensa  # noqa: F401
     import threadpoolctl  # noqa: F401
     from apache_beam.runners.worker import sdk_worker_main  # noqa: F401
@@ -152,10 +159,6 @@ def preload_common() -> threading.Thread:
     from pipeline import options, progress  # noqa: F401
     from transforms import claims, clean, dedup, enrich, entity_linking, numbers, read, write  # noqa: F401
 
-    # Most of its 0.4 s is LZMA decompression, which releases the GIL: on a thread it overlaps
-    # the spaCy import and load, at a time when the run's own process has left a core idle.
-    language = threading.Thread(target=clean.language_identifier, name="newsbeam-preload-language")
-    language.start()
     # trafilatura and htmldate load parts on first use. Only a warm-up: whatever it raises, real
     # pages raise in the clean stage, which handles it (and nothing may stop the thread's join).
     with contextlib.suppress(Exception):

@@ -43,6 +43,7 @@ from dateutil import parser as date_parser
 from schemas.config import CleanConfig
 from schemas.records import parse_timestamp
 from schemas.tables import error_row
+from transforms.language import detect_language, language_identifier
 from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
@@ -646,32 +647,6 @@ def drop_title_line(text: str, title: str | None) -> tuple[str, int]:
 
 
 # ---------------------------------------------------------------- language, URL, ids
-
-
-@lru_cache(maxsize=1)
-def language_identifier():
-    # Loaded once per process on first use (about half a second), never at import.
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-# py3langid labels a few varieties with ISO 639-3 codes; these have an ISO 639-1 parent.
-_LANGUAGE_PARENT = {"ary": "ar", "arz": "ar", "uzs": "uz", "gug": "gn", "yue": "zh", "wuu": "zh", "fuv": "ff"}
-MIN_LANGUAGE_CONFIDENCE = 0.5
-LANGUAGE_SAMPLE_CHARS = 1000
-
-
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of the text's language, or None when unsure or it has no 639-1 code."""
-    if not text or not any(ch.isalpha() for ch in text):
-        return None
-    # The opening is enough to tell a language, and scoring is linear in the length.
-    label, confidence = language_identifier().classify(text[:LANGUAGE_SAMPLE_CHARS])
-    label = _LANGUAGE_PARENT.get(label, label)
-    if confidence < MIN_LANGUAGE_CONFIDENCE or len(label) != 2:
-        return None
-    return label
 
 
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid"}
