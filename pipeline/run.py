@@ -60,6 +60,7 @@ from schemas.tables import SCHEMA_VERSION, TABLES
 from transforms.dedup import dedup_losses
 from transforms.read import READERS, discover_inputs, file_type, source_name
 from transforms.write import (
+    AGGREGATE_KEYS,
     OutputError,
     OutputLock,
     check_output_schema,
@@ -139,6 +140,17 @@ def run(
     return _run_one(cfg, options, run_ctx, progress, named, _batch_field(batch_id, 1, 1, only), warm_pool)
 
 
+# What the summary (pipeline/summary.py) and the commit read of a run's staged tables; of the
+# other tables only the row count. Reading every column of every staged file took 0.1 s of a
+# run of the 181 real scrapinghub pages (207 files), and the commit then read its keys again.
+STAGED_COLUMNS = {
+    "articles": ["doc_id", "source", "outlet", "title"],
+    "duplicates": ["doc_id", "source", "outlet", "duplicate_of"],
+    "errors": ["source", "stage", "error_type"],
+    **{table: [key] for table, key in AGGREGATE_KEYS.items()},
+}
+
+
 def _run_one(
     cfg, options, run_ctx: RunContext, progress, named: list[str], batch: dict, warm_pool: WarmPool | None = None
 ) -> dict:
@@ -151,8 +163,9 @@ def _run_one(
             listed = index_files(run_ctx.output, cfg.dedup.index_retention_days, today)
             run_ctx = dataclasses.replace(run_ctx, index_files=tuple(listed))
         counters = _run_pipeline_checked(cfg, options, run_ctx, progress, warm_pool)
-        staged = {table: read_table(staging_root(run_ctx.output, run_ctx.run_id), table) for table in TABLES}
-        replaced = commit_run(run_ctx.output, run_ctx.run_id)
+        staged_root = staging_root(run_ctx.output, run_ctx.run_id)
+        staged = {table: read_table(staged_root, table, STAGED_COLUMNS.get(table, [])) for table in TABLES}
+        replaced = commit_run(run_ctx.output, run_ctx.run_id, staged)
         if run_ctx.feeds or cfg.feeds.sources:
             from transforms.http import commit_validator_state
 

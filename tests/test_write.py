@@ -120,3 +120,30 @@ def test_write_table_transform_stages_one_file_per_date(tmp_path):
     assert sum(c.committed for c in counters) == 3
     staged = read_table(staging_root(str(tmp_path), "run1"), "articles")
     assert sorted(staged.column("doc_id").to_pylist()) == ["a", "b", "c"]
+
+
+def test_commit_with_staged_tables_already_read_publishes_the_same(tmp_path):
+    """A run reads its staged tables for the summary (only some columns) and hands them to the
+    commit, which then skips reading the staged keys again: the published output and the
+    replaced-row counts must be those of a commit that reads the files itself."""
+    from pipeline.run import STAGED_COLUMNS
+
+    results = []
+    for name, hand_over in (("reads", False), ("handed", True)):
+        output = str(tmp_path / name)
+        replaced = []
+        for run_id, rows in (("run1", [("old", "a.txt"), ("keep", "k.txt")]), ("run2", [("new", "a.txt")])):
+            stage(output, run_id, "articles", [article(d, s, run_id=run_id) for d, s in rows])
+            stage(output, run_id, "entities", [entity(d) for d, _ in rows])
+            staged = None
+            if hand_over:
+                root = staging_root(output, run_id)
+                staged = {table: read_table(root, table, STAGED_COLUMNS.get(table, [])) for table in TABLES}
+                assert staged["entities"].num_columns == 0 and staged["entities"].num_rows == len(rows)
+                assert staged["articles"].column_names == STAGED_COLUMNS["articles"]
+            replaced.append(commit_run(output, run_id, staged))
+        published = {t: sorted(read_table(output, t).column("doc_id").to_pylist()) for t in ("articles", "entities")}
+        results.append((replaced, published))
+    assert results[0] == results[1]
+    assert results[1][1] == {"articles": ["keep", "new"], "entities": ["keep", "new"]}
+    assert results[1][0][1]["articles"] == 1

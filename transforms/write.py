@@ -464,7 +464,7 @@ class _CommitPlan:
     replaced: dict[str, int]
 
 
-def _plan_commit(output: str, run_id: str) -> _CommitPlan:
+def _plan_commit(output: str, run_id: str, already_read: dict[str, pa.Table]) -> _CommitPlan:
     """Work out (and write the new versions of earlier files for) the commit of one run.
 
     Touches nothing a reader sees: rewritten files go to the staging folder.
@@ -474,6 +474,9 @@ def _plan_commit(output: str, run_id: str) -> _CommitPlan:
     staged = {table: table_files(staged_root, table) for table in WRITTEN_TABLES}
 
     def staged_values(table: str, column: str) -> set[str]:
+        read = already_read.get(table)
+        if read is not None and column in read.column_names:
+            return {v for v in read.column(column).to_pylist() if v is not None}
         values: set[str] = set()
         for path in staged[table]:
             values.update(v for v in _read_column(path, column).to_pylist() if v is not None)
@@ -582,13 +585,15 @@ def _staged_runs(output: str) -> list[str]:
     return sorted({_relative(staging, m.path).split("/", 1)[0] for m in found})
 
 
-def commit_run(output: str, run_id: str) -> dict[str, int]:
+def commit_run(output: str, run_id: str, staged: dict[str, pa.Table] | None = None) -> dict[str, int]:
     """Publish a run's staged files and replace earlier rows of the same documents (journalled,
     so a crash at any point is rolled back or forward by ``recover_output``).
 
+    ``staged``: staged tables the caller has already read (``read_table`` of the staging root),
+    whose columns are used instead of reading the staged files again.
     Returns the number of earlier rows replaced per table.
     """
-    plan = _plan_commit(output, run_id)
+    plan = _plan_commit(output, run_id, staged or {})
     _apply_journal(output, _write_journal(output, run_id, plan.operations))
     return plan.replaced
 
@@ -842,21 +847,27 @@ def write_manifest(output: str, run_id: str, manifest: dict) -> str:
     return path
 
 
-def read_table(output: str, table: str) -> pa.Table:
-    """All rows of one output table (staged or published root), with the partition column."""
+def read_table(output: str, table: str, columns: list[str] | None = None) -> pa.Table:
+    """All rows of one output table (staged or published root), with the partition column;
+    only ``columns`` when given (``[]``: no column, the row count only)."""
     paths = table_files(output, table)
     if not paths:
-        return _table_schema(table).empty_table()
+        empty = _table_schema(table).empty_table()
+        return empty if columns is None else empty.select([c for c in columns if c in empty.column_names])
     if not is_local(output):
         parts = []
+        with_partition = columns is None or PARTITION_COLUMN in columns
+        file_columns = None if columns is None else [c for c in columns if c != PARTITION_COLUMN]
         for path in paths:
-            part = read_parquet_file(path)
-            parts.append(part.append_column(PARTITION_COLUMN, pa.array([_partition_date(path)] * part.num_rows)))
+            part = read_parquet_file(path, file_columns)
+            if with_partition:
+                part = part.append_column(PARTITION_COLUMN, pa.array([_partition_date(path)] * part.num_rows))
+            parts.append(part)
         return pa.concat_tables(parts, promote_options="default")
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(paths, format="parquet", partitioning="hive", partition_base_dir=os.path.join(output, table))
-    return dataset.to_table()
+    return dataset.to_table(columns=columns)
 
 
 # ---------------------------------------------------------------- Beam wrappers
