@@ -1055,7 +1055,9 @@ class ClusterNearDuplicates(beam.PTransform):
         assignments = (
             relations
             | "CompactRelations" >> beam.Map(_compact, cfg)
-            | "AllRelations" >> beam.combiners.ToList()
+            # Without defaults: no relation means no list at all rather than an empty one (the
+            # same clusters: none), and the runner skips the stage that would make the default.
+            | "AllRelations" >> beam.CombineGlobally(beam.combiners.ToListCombineFn()).without_defaults()
             | "ResolveClusters" >> beam.FlatMap(_resolve)
         )
         applied = unique | "ApplyClusters" >> beam.ParDo(

@@ -755,8 +755,9 @@ class ReadDocuments(beam.PTransform):
         ]
         result = (
             pbegin
-            | "ListInputs" >> beam.Create(inputs)
-            # Create puts everything on one worker; files are the unit of work to spread.
+            # Create puts everything on one worker; files are the unit of work to spread. Its own
+            # reshuffle is off: SpreadInputs does that (two would be a stage and a shuffle more).
+            | "ListInputs" >> beam.Create(inputs, reshuffle=False)
             | "SpreadInputs" >> beam.Reshuffle()
             | "ReadInputs" >> beam.ParDo(ReadInputFn(self._cfg)).with_outputs("errors", main="documents")
         )
