@@ -94,8 +94,25 @@ def comparison_tokens(text: str) -> list[tuple[str, int, int]]:
 
 
 def comparison_words(text: str) -> list[str]:
-    """Words as compared for copy detection: case, accents and punctuation ignored."""
-    return [token for token, _start, _end in comparison_tokens(text)]
+    """Words as compared for copy detection: case, accents and punctuation ignored.
+
+    The words of ``comparison_tokens`` without their spans, a line at a time: an ASCII line is
+    lower-cased whole and split once (the same words: lowering ASCII moves no word boundary),
+    three times faster than word by word.
+    """
+    lines = text.split("\n")
+    prose = [line for line in lines if _is_prose(line)] or lines
+    words: list[str] = []
+    for line in prose:
+        if line.isascii():
+            words += _WORD.findall(line.lower())
+            continue
+        for word in _WORD.findall(line):
+            if word.isascii():
+                words.append(word.lower())
+            else:
+                words += _WORD.findall(_fold(word))
+    return words
 
 
 def shingles(text: str, size: int) -> list[str]:
@@ -134,7 +151,7 @@ def comparison_sketch(text: str, cfg: DedupConfig) -> dict:
     words = comparison_words(text)
     sequence = shingle_sequence(words, cfg.shingle_words)
     return {
-        "seq": [shingle_hash(s) for s in sequence],
+        "seq": shingle_hash_list(sequence),
         "words": hash_words(words),
         "trail": trailing_lines(text),
         "distinct": list(dict.fromkeys(sequence)),
@@ -144,6 +161,12 @@ def comparison_sketch(text: str, cfg: DedupConfig) -> dict:
 def shingle_hash(shingle: str) -> int:
     """Stable 64-bit hash (Python's ``hash`` differs between worker processes)."""
     return int.from_bytes(hashlib.blake2b(shingle.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def shingle_hash_list(shingle_list: Iterable[str]) -> list[int]:
+    """``shingle_hash`` of each shingle, in order (inlined: a sketch hashes ~600 shingles)."""
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    return [from_bytes(blake2b(s.encode("utf-8"), digest_size=8).digest(), "little") for s in shingle_list]
 
 
 def pack_hashes(hashes: Iterable[int]) -> bytes:
