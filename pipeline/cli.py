@@ -252,16 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
     # Configure logging before Beam is imported: it logs optional-dependency warnings at import.
     logging.basicConfig(level=logging.INFO if args.debug else logging.ERROR)
-    from pipeline.options import UsageError
 
     handlers = {"run": _run, "query": _query, "report": _report, "replay": _replay}
     try:
         return handlers[args.command](args, beam_args)
-    except UsageError as exc:
-        if args.debug:
-            raise
-        print(f"newsbeam: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print(
             "newsbeam: interrupted; nothing was committed unless a summary (or a 'pass N committed' line) was printed",
@@ -269,8 +263,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+        # Imported only now: pipeline.options takes ~80 ms to import, and a multi-process run
+        # starts its worker pool (``_run``) before anything else, that being its slowest start.
+        from pipeline.options import UsageError
+
         if args.debug:
             raise
+        if isinstance(exc, UsageError):
+            print(f"newsbeam: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         first_line = (str(exc).strip().splitlines() or [""])[0]
         what = f"{args.command} failed: {type(exc).__name__}: {first_line}"
         print(f"newsbeam: {what}; rerun with --debug for the traceback", file=sys.stderr)
