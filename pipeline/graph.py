@@ -57,10 +57,8 @@ def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = 
         claims = numbers | "GroupClaims" >> GroupClaims()
         error_parts.append(enrich_errors)
     else:
-        entities = p | "NoEntities" >> beam.Create([])
-        numbers = p | "NoNumbers" >> beam.Create([])
-        entity_index = p | "NoEntityIndex" >> beam.Create([])
-        claims = p | "NoClaims" >> beam.Create([])
+        # One empty collection for the four tables: each Create is a stage of its own (~20 ms).
+        entities = numbers = entity_index = claims = p | "NoEnrichment" >> beam.Create([])
     errors = (
         error_parts
         | "AllErrors" >> beam.Flatten()
