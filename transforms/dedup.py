@@ -158,15 +158,17 @@ def comparison_sketch(text: str, cfg: DedupConfig) -> dict:
     }
 
 
-def shingle_hash(shingle: str) -> int:
-    """Stable 64-bit hash (Python's ``hash`` differs between worker processes)."""
-    return int.from_bytes(hashlib.blake2b(shingle.encode("utf-8"), digest_size=8).digest(), "little")
-
-
 def shingle_hash_list(shingle_list: Iterable[str]) -> list[int]:
-    """``shingle_hash`` of each shingle, in order (inlined: a sketch hashes ~600 shingles)."""
+    """Stable 64-bit hashes of shingles, in order (Python's ``hash`` differs between worker
+    processes). The one definition of a shingle's hash: the signature index keeps these across
+    runs. One comprehension for all, as a sketch hashes ~600 shingles."""
     blake2b, from_bytes = hashlib.blake2b, int.from_bytes
     return [from_bytes(blake2b(s.encode("utf-8"), digest_size=8).digest(), "little") for s in shingle_list]
+
+
+def shingle_hash(shingle: str) -> int:
+    """``shingle_hash_list`` of one shingle."""
+    return shingle_hash_list((shingle,))[0]
 
 
 def pack_hashes(hashes: Iterable[int]) -> bytes:
@@ -183,11 +185,12 @@ def unpack_hashes(packed: bytes) -> list[int]:
 def passage_spans(text: str, shared: frozenset[int], size: int) -> list[tuple[int, int]]:
     """Character spans of ``text`` covered by shingles in ``shared``, merged."""
     tokens = comparison_tokens(text)
+    starts = range(max(0, len(tokens) - size + 1))
+    hashes = shingle_hash_list(" ".join(t for t, _s, _e in tokens[i : i + size]) for i in starts)
     spans: list[tuple[int, int]] = []
-    for i in range(max(0, len(tokens) - size + 1)):
-        window = tokens[i : i + size]
-        if shingle_hash(" ".join(t for t, _s, _e in window)) in shared:
-            start, end = window[0][1], window[-1][2]
+    for i, shingle in zip(starts, hashes):
+        if shingle in shared:
+            start, end = tokens[i][1], tokens[i + size - 1][2]
             if spans and start <= spans[-1][1]:
                 spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
             else:
@@ -197,7 +200,7 @@ def passage_spans(text: str, shared: frozenset[int], size: int) -> list[tuple[in
 
 def shingle_hashes(shingle_list: Iterable[str]) -> frozenset[int]:
     """Stable 64-bit hashes of shingles."""
-    return frozenset(shingle_hash(s) for s in shingle_list)
+    return frozenset(shingle_hash_list(shingle_list))
 
 
 def minhash_signature(shingle_list: list[str], num_perm: int, seed: int) -> list[int]:

@@ -74,7 +74,7 @@ from transforms.dedup import (
     minhash_signature,
     outlet_name,
     pack_hashes,
-    shingle_hash,
+    shingle_hash_list,
     shingles,
     unpack_hashes,
 )
@@ -109,7 +109,7 @@ def stream_sketch(article: dict, cfg: DedupConfig, event_micros: int) -> tuple[d
         "uid": stream_uid(article, event_micros),
         "ts": event_micros,
         "precedence": (event_micros, canonical_rank(article), article["source"]),
-        "seq": pack_hashes(shingle_hash(s) for s in shingle_list),
+        "seq": pack_hashes(shingle_hash_list(shingle_list)),
     }
     return sketch, band_keys(signature, cfg.bands)
 
