@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from schemas.config import CleanConfig, EnrichConfig
 from schemas.tables import NUMBER_KINDS, QUALIFIERS
-from transforms import numbers
+from transforms import clean, numbers
 from transforms.clean import (
     CleanError,
     canonical_url,
@@ -116,6 +116,45 @@ def test_boilerplate_removal_only_drops_whole_lines(text, extra):
         else:
             assert line in lines, line
     assert all(isinstance(agency, str) and agency for agency in credits)
+
+
+# Lines the boilerplate shortcuts are about: credits, captions, embeds, capitals and sentence ends.
+SHORTCUT_WORDS = CLEANER_WORDS + [
+    "contributed", "CONTRIBUTED", "/", "://", "https://t.co/x1", "pic.twitter.com/ab", "instagram.com/p/",
+    "Jane Doe", "NEWS", "HEADLINE", "WORLD", "A", "a", "ı", "ſ", "K", ". ", "! ", "? ",
+]  # fmt: skip
+LINE_TEXT = st.one_of(st.text(max_size=200), mixed_text(SHORTCUT_WORDS).map(lambda text: text.replace("\n", " ")))
+
+
+@PROPERTY_SETTINGS
+@given(LINE_TEXT)
+@example("McDONALD'S AND McCAIN SHARES FALL AS THE WORLD REACTS")  # a headline with lower-case letters early
+@example("Jane Doe and John Roe contributed to this report")
+@example("Crowds in the square. Photograph: Jane Doe/Getty Images")
+@example("The view from the hill https://t.co/AbC123")
+def test_boilerplate_shortcuts_never_hide_a_match(line):
+    """Each substring test that skips a boilerplate pattern holds wherever the pattern matches,
+    the sentence iterator splits as the pattern does, and the headline shortcut agrees with the
+    capitals ratio it stands in for."""
+    if clean._CONTRIBUTED.fullmatch(line):
+        assert clean._CONTRIBUTED_WORD.search(line)
+    if clean._BARE_PHOTO_CREDIT.fullmatch(line):
+        assert "/" in line
+    if clean._TRAILING_PHOTO_CREDIT.search(line):
+        assert ":" in line
+    if clean._EMBED_LINK.search(line):
+        assert "://" in line or "pic.twitter.com/" in line
+    assert list(clean._sentences(line)) == clean._SENTENCE_SPLIT.split(line)
+    upper, lower = sum(map(str.isupper, line)), sum(map(str.islower, line))
+    words = [w for w in line.split() if any(ch.isalpha() for ch in w)]
+    headline = (
+        not (line.startswith("|") or line.endswith("?"))
+        and upper + lower >= 12
+        and upper / (upper + lower) >= 0.9
+        and len(words) >= 4
+        and (len(words) >= clean.MIN_HEADLINE_WORDS or ":" in line)
+    )
+    assert clean._is_cross_promo_headline(line) == headline
 
 
 @PROPERTY_SETTINGS
