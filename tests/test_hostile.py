@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import random
+import signal
 import threading
 import time
 import tracemalloc
@@ -411,7 +412,6 @@ def _busy_swallowing_exceptions() -> None:
 
 
 def test_time_limit_holds_off_the_main_thread_and_leaves_no_thread_behind():
-    threads_before = threading.active_count()
     outcome: list[BaseException] = []
 
     def worker() -> None:  # Beam runs DoFns on threads like this one, where signal.alarm cannot
@@ -420,13 +420,61 @@ def test_time_limit_holds_off_the_main_thread_and_leaves_no_thread_behind():
         except TimeLimitExceeded as exc:
             outcome.append(exc)
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join(timeout=60)
-    assert not thread.is_alive(), "the call was not stopped"
-    assert len(outcome) == 1
-    time.sleep(0.1)  # the timer thread exits right after it is cancelled
-    assert threading.active_count() == threads_before
+    call_with_time_limit(lambda: None, 1)  # the process's one watchdog thread is running from here on
+    threads_before = threading.active_count()
+    for _ in range(3):
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the call was not stopped"
+    assert len(outcome) == 3
+    assert threading.active_count() == threads_before  # calls start no thread of their own
+    assert all(t.daemon for t in threading.enumerate() if t.name == "newsbeam-time-limit")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_time_limit_holds_in_a_process_forked_after_first_use():
+    call_with_time_limit(lambda: None, 1)  # the parent's watchdog thread does not survive the fork
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            call_with_time_limit(_busy_swallowing_exceptions, 0.2)
+        except TimeLimitExceeded:
+            os._exit(0)
+        os._exit(1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        pytest.fail("the forked child's call was never stopped")
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_time_limits_of_concurrent_calls_stop_only_the_slow_one():
+    outcomes: dict[str, object] = {}
+
+    def call(name: str, function, seconds: float) -> None:
+        try:
+            outcomes[name] = call_with_time_limit(function, seconds)
+        except TimeLimitExceeded:
+            outcomes[name] = "stopped"
+
+    threads = [
+        threading.Thread(target=call, args=("slow", _busy_swallowing_exceptions, 0.3)),
+        # Armed after the slow call, due before it and finished long before that: never stopped.
+        threading.Thread(target=call, args=("quick", lambda: sum(range(1000)), 0.2)),
+        threading.Thread(target=call, args=("patient", lambda: time.sleep(0.6) or "done", 5)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcomes == {"slow": "stopped", "quick": sum(range(1000)), "patient": "done"}
 
 
 def test_time_limit_leaves_nothing_pending_after_a_call_that_ends_as_it_fires():

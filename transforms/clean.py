@@ -27,8 +27,12 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import hashlib
+import heapq
+import itertools
+import os
 import re
 import threading
+import time
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -91,11 +95,11 @@ def call_with_time_limit(function: Callable[[], _Result], seconds: float) -> _Re
     """``function()``, stopped with ``TimeLimitExceeded`` once it has run ``seconds``.
 
     Beam runs DoFns on worker threads, where ``signal.alarm`` cannot be used, and a call
-    abandoned in another thread would keep burning the CPU. So a timer raises an exception
-    inside the calling thread itself (``PyThreadState_SetAsyncExc``): the extraction unwinds
-    and the CPU is free. Python code stops at once; a C call already running (an lxml parse, a
-    regex) finishes first, which the ``max_html_chars`` cap keeps short (measured: under 0.5 s
-    past the limit on a 10 MB page).
+    abandoned in another thread would keep burning the CPU. So a watchdog thread raises an
+    exception inside the calling thread itself (``PyThreadState_SetAsyncExc``): the extraction
+    unwinds and the CPU is free. Python code stops at once; a C call already running (an lxml
+    parse, a regex) finishes first, which the ``max_html_chars`` cap keeps short (measured: under
+    0.5 s past the limit on a 10 MB page).
     """
     try:
         return _call_interruptibly(function, seconds)
@@ -104,25 +108,88 @@ def call_with_time_limit(function: Callable[[], _Result], seconds: float) -> _Re
 
 
 def _call_interruptibly(function: Callable[[], _Result], seconds: float) -> _Result:
-    thread_id = threading.get_ident()
-    running, fired = [True], threading.Event()
-
-    def interrupt() -> None:
-        if running[0]:
-            fired.set()
-            _raise_in_thread(thread_id, _Interrupted)
-
-    timer = threading.Timer(seconds, interrupt)
-    timer.daemon = True
-    timer.start()
+    watchdog = _watchdog()
+    deadline = watchdog.arm(seconds)
     try:
         return function()
     finally:
-        running[0] = False
-        timer.cancel()
-        timer.join()  # after this the timer cannot fire any more
-        if fired.is_set():
-            _raise_in_thread(thread_id, None)  # fired as the call returned: not delivered yet
+        if watchdog.disarm(deadline):
+            _raise_in_thread(deadline.thread_id, None)  # fired as the call returned: not delivered yet
+
+
+class _Deadline:
+    __slots__ = ("due", "thread_id", "done", "fired")
+
+    def __init__(self, due: float, thread_id: int):
+        self.due, self.thread_id, self.done, self.fired = due, thread_id, False, False
+
+
+class _Watchdog:
+    """One daemon thread per process that interrupts the calls still running past their deadline.
+
+    It replaces a ``threading.Timer`` per call: starting, cancelling and joining a thread for
+    every page cost ~0.15 ms, here arming and disarming cost a lock and a heap push. The lock
+    is what makes the time limit exact at its edge: the watchdog fires only under it and only a
+    deadline not yet done, and ``disarm`` marks it done under it, so after ``disarm`` nothing
+    can fire at the caller any more.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: list[tuple[float, int, _Deadline]] = []  # a heap by due time
+        self._order = itertools.count()
+        self._pid = os.getpid()
+        threading.Thread(target=self._watch, name="newsbeam-time-limit", daemon=True).start()
+
+    def arm(self, seconds: float) -> _Deadline:
+        deadline = _Deadline(time.monotonic() + seconds, threading.get_ident())
+        with self._lock:
+            while self._pending and self._pending[0][2].done:
+                heapq.heappop(self._pending)  # finished calls leave as they reach the front
+            heapq.heappush(self._pending, (deadline.due, next(self._order), deadline))
+            if self._pending[0][2] is deadline:
+                self._wake.notify()  # the watchdog sleeps until a later deadline, or for ever
+        return deadline
+
+    def disarm(self, deadline: _Deadline) -> bool:
+        """Mark the call finished; True when the deadline fired first."""
+        with self._lock:
+            deadline.done = True
+            return deadline.fired
+
+    def _watch(self) -> None:
+        with self._lock:
+            while True:
+                while self._pending and self._pending[0][2].done:
+                    heapq.heappop(self._pending)
+                if not self._pending:
+                    self._wake.wait()
+                    continue
+                wait = self._pending[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                deadline = heapq.heappop(self._pending)[2]
+                deadline.fired = True
+                _raise_in_thread(deadline.thread_id, _Interrupted)
+
+
+_WATCHDOG: _Watchdog | None = None
+_WATCHDOG_LOCK = threading.Lock()
+
+
+def _watchdog() -> _Watchdog:
+    """This process's watchdog, started on first use (a forked worker starts its own: threads
+    do not survive a fork)."""
+    global _WATCHDOG
+    watchdog = _WATCHDOG
+    if watchdog is None or watchdog._pid != os.getpid():
+        with _WATCHDOG_LOCK:
+            if _WATCHDOG is None or _WATCHDOG._pid != os.getpid():
+                _WATCHDOG = _Watchdog()
+            watchdog = _WATCHDOG
+    return watchdog
 
 
 # ---------------------------------------------------------------- HTML extraction
