@@ -539,7 +539,8 @@ def lsh_pair_codes(keys: np.ndarray, clock: PhaseClock) -> np.ndarray:
 
 def anchor_pair_codes(store: AnchorStore, cfg: DedupConfig, clock: PhaseClock) -> np.ndarray:
     """Pairs sharing at least ``min_shared_anchors`` anchors, each in at most ``anchor_max_docs``
-    documents: the pipeline's GroupByAnchorBucket, AnchorPairs, CountSharedAnchors, EnoughShared."""
+    documents: the anchor half of the pipeline's GroupByBandOrAnchorBucket, PairsSharingKeys,
+    CountSharedAnchors, EnoughShared."""
     with clock("anchors"):
         parts = []
         for p in range(len(store.parts)):

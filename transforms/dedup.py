@@ -644,10 +644,10 @@ class _SketchFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput("index", entry)
         yield beam.pvalue.TaggedOutput("probes", (doc_id, bands, pack_hashes(anchor_list)))
         for key in bands:
-            yield (key, doc_id)
+            yield (_BAND, key), doc_id
         self._anchors.inc(len(anchor_list))
         for bucket, bucket_anchors in anchors_by_bucket(anchor_list, cfg.anchor_buckets).items():
-            yield beam.pvalue.TaggedOutput("anchors", (bucket, (doc_id, pack_hashes(bucket_anchors))))
+            yield (_ANCHOR_BUCKET, bucket), (doc_id, pack_hashes(bucket_anchors))
 
 
 def index_entry(article: dict, sequence: list[int], rank: tuple, outlet: str, bands: list[str], modulus: int) -> dict:
@@ -906,16 +906,23 @@ def _slim(sketch: dict) -> dict:
     return slim
 
 
-def _band_pairs(_band: str, doc_ids: Iterable[str]) -> Iterator[tuple[str, str]]:
-    doc_ids = list(doc_ids)
-    # documents x bands, exactly: a band entry lost between Beam steps shows here.
-    Metrics.counter(METRICS_NAMESPACE, "dedup_band_entries").inc(len(doc_ids))
-    yield from candidate_pairs(doc_ids)
+# The two kinds of grouping key the sketch step emits: (_BAND, band key) with a doc id, and
+# (_ANCHOR_BUCKET, bucket) with a doc id and its packed anchors in that bucket.
+_BAND, _ANCHOR_BUCKET = "band", "anchors"
 
 
-def _bucket_anchor_pairs(keyed: tuple[int, Iterable[tuple[str, bytes]]], limit: int) -> Iterator[tuple]:
-    _bucket, entries = keyed
-    counts, read = shared_anchor_counts(entries, limit)
+def _pairs_sharing_key(group: tuple[tuple[str, str | int], Iterable], cfg: DedupConfig) -> Iterator[tuple]:
+    """One group -> (pair, weight): a band's pairs weigh ``min_shared_anchors`` (one shared band
+    makes a candidate), an anchor bucket's pairs the number of anchors they share in it."""
+    key, values = group
+    if key[0] == _BAND:
+        doc_ids = list(values)
+        # documents x bands, exactly: a band entry lost between Beam steps shows here.
+        Metrics.counter(METRICS_NAMESPACE, "dedup_band_entries").inc(len(doc_ids))
+        for pair in candidate_pairs(doc_ids):
+            yield pair, cfg.min_shared_anchors
+        return
+    counts, read = shared_anchor_counts(values, cfg.anchor_max_docs)
     Metrics.counter(METRICS_NAMESPACE, "dedup_anchor_entries").inc(read)
     yield from counts.items()
 
@@ -1055,25 +1062,22 @@ class ClusterNearDuplicates(beam.PTransform):
         if self._index_files:
             unique = unique | "KeepIndexedIds" >> beam.ParDo(_KeepIndexedIdsFn(self._index_files))
         sketched = unique | "Sketch" >> beam.ParDo(_SketchFn(cfg)).with_outputs(
-            "sketches", "anchors", "index", "probes", main="bands"
+            "sketches", "index", "probes", main="keyed"
         )
         sketches = sketched.sketches
-        lsh_pairs = sketched.bands | "GroupByBand" >> beam.GroupByKey() | "BandPairs" >> beam.FlatMapTuple(_band_pairs)
-        # Passages shared between different stories rarely make an LSH band agree; shared
-        # anchors find them. Anchors in very many articles are boilerplate and skipped.
-        anchor_pairs = (
-            sketched.anchors
-            | "GroupByAnchorBucket" >> beam.GroupByKey()
-            | "AnchorPairs" >> beam.FlatMap(_bucket_anchor_pairs, cfg.anchor_max_docs)
+        # Candidates: articles sharing an LSH band, and (passages shared between different
+        # stories rarely make a band agree) articles sharing enough anchors; anchors in very
+        # many articles are boilerplate and skipped. Bands and anchor buckets go through one
+        # grouping, and one sum per pair both counts shared anchors and makes the pairs
+        # distinct: a band weighs as much as the anchors a pair needs. (Two groupings, a
+        # flatten and a distinct before: each step of the runner costs ~0.1 s however small.)
+        new_pairs = (
+            sketched.keyed
+            | "GroupByBandOrAnchorBucket" >> beam.GroupByKey()
+            | "PairsSharingKeys" >> beam.FlatMap(_pairs_sharing_key, cfg)
             | "CountSharedAnchors" >> beam.CombinePerKey(sum)
             | "EnoughShared" >> beam.Filter(lambda item, least: item[1] >= least, cfg.min_shared_anchors)
-            | "PairOnly" >> beam.Map(lambda item: item[0])
-        )
-        new_pairs = (
-            (lsh_pairs, anchor_pairs)
-            | "AllCandidates" >> beam.Flatten()
-            | "DistinctPairs" >> beam.Distinct()
-            | "NothingKnown" >> beam.Map(_unclassified)
+            | "NothingKnown" >> beam.Map(lambda item: _unclassified(item[0]))
         )
         pair_parts = [new_pairs]
         if self._index_files:
