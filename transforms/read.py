@@ -735,6 +735,14 @@ class ReadInputFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("errors", record)
 
 
+@beam.typehints.with_output_types(dict[str, bytes | None])
+class _CreateInputs(beam.Create):
+    """``beam.Create`` of the input list, its element type declared: Create otherwise infers it
+    from every element, five times over while the graph is built (0.16 s for 2,000 files,
+    17 s for 200,000). The declared type gives the coder inference gave (a map of str to
+    optional bytes)."""
+
+
 class ReadDocuments(beam.PTransform):
     """PBegin -> (raw documents, read error rows) for the given files and folders.
 
@@ -757,7 +765,7 @@ class ReadDocuments(beam.PTransform):
             pbegin
             # Create puts everything on one worker; files are the unit of work to spread. Its own
             # reshuffle is off: SpreadInputs does that (two would be a stage and a shuffle more).
-            | "ListInputs" >> beam.Create(inputs, reshuffle=False)
+            | "ListInputs" >> _CreateInputs(inputs, reshuffle=False)
             | "SpreadInputs" >> beam.Reshuffle()
             | "ReadInputs" >> beam.ParDo(ReadInputFn(self._cfg)).with_outputs("errors", main="documents")
         )
