@@ -6,20 +6,27 @@ import datetime as dt
 import random
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.config import DedupConfig
 from tests.conftest import make_article
 from transforms.dedup import (
     ClusterNearDuplicates,
     canonical_rank,
+    classify_pair,
+    comparison_sketch,
     interior_insertion,
     resolve_clusters,
+    shared_count,
     shingle_hashes,
     shingles,
+    surely_unrelated,
     verified_similarity,
 )
 
@@ -339,3 +346,55 @@ def test_anchor_buckets_find_the_pairs_and_counts_of_one_group_per_anchor(bucket
     assert read == sum(len(a) for a in docs.values())
     if buckets == 16:
         assert len(by_bucket) > 8  # anchors, all multiples of 4, still spread over the buckets
+
+
+@pytest.mark.parametrize("cfg", [CFG, DedupConfig(containment_threshold=0.4)], ids=["default", "low-containment"])
+def test_pairs_rejected_from_set_sizes_alone_are_exactly_pairs_classification_rejects(seed_texts, cfg):
+    """The shortcut that rejects unrelated candidate pairs before classification must never
+    reject a pair that classification would keep (as a copy or as reuse)."""
+    texts = [paragraphs(t) for t in seed_texts.values()]
+    rng = random.Random(7)
+    variants = []
+    for i, story in enumerate(texts):
+        other = texts[(i + 1) % len(texts)]
+        variants.append("\n".join(story))
+        for share in (0.3, 0.5, 0.7, 0.9):  # cut copies: containment, not Jaccard
+            variants.append("\n".join(story[: max(1, int(len(story) * share))]))
+        for borrowed in (1, 2, 4):  # another story's paragraphs inside this one: reuse
+            mixed = list(story)
+            for paragraph in rng.sample(other, min(borrowed, len(other))):
+                mixed.insert(rng.randrange(len(mixed) + 1), paragraph)
+            variants.append("\n".join(mixed))
+        variants.append("\n".join(s.replace(" the ", " a ") for s in story))  # copy-edited throughout
+        # Short copy-edited snippets: too few shingles shared to be reuse, a copy by word order only.
+        words = " ".join(story).split()[:24]
+        variants.append(" ".join(words) + ".")
+        for every in (8, 10, 12, 16, 20):
+            edited = [f"{w}x" if k % every == every // 2 else w for k, w in enumerate(words)]
+            variants.append(" ".join(edited) + ".")
+    sketches = []
+    for text in variants:
+        compared = comparison_sketch(text, cfg)
+        sorted_distinct = np.unique(np.array(compared["seq"], dtype=np.uint64))
+        sketches.append(
+            ({"seq": compared["seq"], "words": compared["words"], "trail": compared["trail"]}, sorted_distinct)
+        )
+    rejected = kept = 0
+    for i in range(len(sketches)):
+        for j in range(i + 1, len(sketches)):
+            (a, sorted_a), (b, sorted_b) = sketches[i], sketches[j]
+            relation = classify_pair(a, b, cfg)
+            if surely_unrelated(sorted_a, sorted_b, cfg):
+                assert relation is None, (i, j)
+                rejected += 1
+            kept += relation is not None
+    assert rejected > 50 and kept > 50  # both sides of the shortcut are exercised
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.sets(st.integers(0, 2**64 - 1), max_size=60), st.sets(st.integers(0, 2**64 - 1), max_size=60), st.data())
+def test_shared_count_of_sorted_arrays_is_the_size_of_the_intersection(a, b, data):
+    common = data.draw(st.sets(st.integers(0, 2**64 - 1), max_size=20))
+    a, b = a | common, b | common
+    as_sorted = lambda values: np.array(sorted(values), dtype=np.uint64)  # noqa: E731
+    assert shared_count(as_sorted(a), as_sorted(b)) == len(a & b)

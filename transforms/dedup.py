@@ -40,6 +40,8 @@ METRICS_NAMESPACE = "newsbeam"
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Shorter texts give too few shingles for containment to mean anything.
 MIN_SHINGLES_FOR_CONTAINMENT = 20
+# Word order is compared only for pairs whose shingles overlap at least this much.
+MIN_CONTAINMENT_FOR_WORD_ORDER = 0.5
 # A line is prose when it ends like a sentence or is long; shorter unpunctuated lines are
 # headlines, labels and captions.
 _PROSE_ENDINGS = (".", "!", "?", "…", '"', "”", "’", "'", ")", ":")
@@ -225,11 +227,42 @@ def band_keys(signature: list[int], bands: int) -> list[str]:
 
 def pair_similarity(a: frozenset[int], b: frozenset[int]) -> tuple[float, float]:
     """(Jaccard, containment of the smaller set in the larger)."""
-    if not a or not b:
+    return similarity_of_sizes(len(a & b) if a and b else 0, len(a), len(b))
+
+
+def similarity_of_sizes(shared: int, size_a: int, size_b: int) -> tuple[float, float]:
+    """``pair_similarity`` of two sets of these sizes sharing ``shared`` members."""
+    if not size_a or not size_b:
         return 0.0, 0.0
-    shared = len(a & b)
     # |a ∪ b| counted, not built: most candidate pairs are rejected on this alone.
-    return shared / (len(a) + len(b) - shared), shared / min(len(a), len(b))
+    return shared / (size_a + size_b - shared), shared / min(size_a, size_b)
+
+
+def shared_count(sorted_a: np.ndarray, sorted_b: np.ndarray) -> int:
+    """How many values two sorted arrays of distinct values have in common."""
+    if len(sorted_a) > len(sorted_b):
+        sorted_a, sorted_b = sorted_b, sorted_a
+    if not len(sorted_a):
+        return 0
+    found = np.searchsorted(sorted_b, sorted_a)
+    found[found == len(sorted_b)] = len(sorted_b) - 1
+    return int(np.count_nonzero(sorted_b[found] == sorted_a))
+
+
+def surely_unrelated(sorted_a: np.ndarray, sorted_b: np.ndarray, cfg: DedupConfig) -> bool:
+    """True when ``classify_pair`` of two sketches (neither sampled) is sure to return None: it
+    decides from the sizes of the two shingle sets and of their intersection, which sorted
+    arrays of the distinct shingles give without building either set (9 candidate pairs in 10
+    are rejected, and building the sets was most of their cost)."""
+    shared = shared_count(sorted_a, sorted_b)
+    if shared >= cfg.min_reuse_shingles:
+        return False
+    jaccard, containment = similarity_of_sizes(shared, len(sorted_a), len(sorted_b))
+    if jaccard >= cfg.similarity_threshold or containment >= MIN_CONTAINMENT_FOR_WORD_ORDER:
+        return False  # a copy by shingles, or possibly by word order
+    return not (
+        min(len(sorted_a), len(sorted_b)) >= MIN_SHINGLES_FOR_CONTAINMENT and containment >= cfg.containment_threshold
+    )
 
 
 def verified_similarity(a: frozenset[int], b: frozenset[int], cfg: DedupConfig, scale: int = 1) -> float | None:
@@ -308,7 +341,7 @@ def word_order_similarity(
     """
     _jaccard, containment = pair_similarity(set_a, set_b)
     shorter = min(len(words_a), len(words_b))
-    if containment < 0.5 or shorter < MIN_SHINGLES_FOR_CONTAINMENT:
+    if containment < MIN_CONTAINMENT_FOR_WORD_ORDER or shorter < MIN_SHINGLES_FOR_CONTAINMENT:
         return None
     from rapidfuzz.distance import LCSseq
 
@@ -633,8 +666,11 @@ class _SketchFn(beam.DoFn):
             anchor_list = anchors(sequence, cfg.anchor_modulus)
             entry = index_entry(article, sequence, rank, outlet, bands, cfg.anchor_modulus)
             # Packed: every worker holds the pass's sketches as a side input (8 bytes per hash).
+            packed_sequence = pack_hashes(sequence)
             sketch = {
-                "seq": pack_hashes(sequence),
+                "seq": packed_sequence,
+                # The distinct shingles sorted, for rejecting unrelated pairs without sets.
+                "sorted": np.unique(np.frombuffer(packed_sequence, dtype="<u8")).tobytes(),
                 "words": pack_hashes(compared["words"]),
                 "trail": pack_hashes(compared["trail"]),
                 "rank": rank,
@@ -866,6 +902,12 @@ class _ClassifyFn(beam.DoFn):
         (a, b), sketches = pair_with_sketches
         self._compared.inc()
         with self._clock.timing():
+            sorted_a, sorted_b = sketches["a"].get("sorted"), sketches["b"].get("sorted")
+            if sorted_a is not None and sorted_b is not None:  # new articles; an earlier run's has none
+                if surely_unrelated(
+                    np.frombuffer(sorted_a, dtype="<u8"), np.frombuffer(sorted_b, dtype="<u8"), self._cfg
+                ):
+                    return
             relation = classify_pair(unpacked(sketches["a"]), unpacked(sketches["b"]), self._cfg)
         if relation is None:
             return
