@@ -23,6 +23,7 @@ from transforms.dedup import (
     comparison_sketch,
     interior_insertion,
     resolve_clusters,
+    same_key_runs,
     shared_count,
     shingle_hashes,
     shingles,
@@ -398,3 +399,15 @@ def test_shared_count_of_sorted_arrays_is_the_size_of_the_intersection(a, b, dat
     a, b = a | common, b | common
     as_sorted = lambda values: np.array(sorted(values), dtype=np.uint64)  # noqa: E731
     assert shared_count(as_sorted(a), as_sorted(b)) == len(a & b)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 2**63, 2**64 - 1]), max_size=80))
+def test_same_key_runs_are_the_groups_of_a_repeated_key(keys):
+    """How one band's keys from all bundles become candidate groups: every key held by two or
+    more entries gives the positions holding it, and no other group comes out."""
+    expected: dict[int, list[int]] = {}
+    for position, key in enumerate(keys):
+        expected.setdefault(key, []).append(position)
+    runs = [sorted(run.tolist()) for run in same_key_runs(np.array(keys, dtype=np.uint64))]
+    assert sorted(runs) == sorted(positions for positions in expected.values() if len(positions) >= 2)
