@@ -692,11 +692,8 @@ class _SketchFn(beam.DoFn):
             anchor_list = anchors(sequence, cfg.anchor_modulus)
             entry = index_entry(article, sequence, rank, outlet, bands, cfg.anchor_modulus)
             # Packed: every worker holds the pass's sketches as a side input (8 bytes per hash).
-            packed_sequence = pack_hashes(sequence)
             sketch = {
-                "seq": packed_sequence,
-                # The distinct shingles sorted, for rejecting unrelated pairs without sets.
-                "sorted": np.unique(np.frombuffer(packed_sequence, dtype="<u8")).tobytes(),
+                "seq": pack_hashes(sequence),
                 "words": pack_hashes(compared["words"]),
                 "trail": pack_hashes(compared["trail"]),
                 "rank": rank,
@@ -913,6 +910,11 @@ def _with_cluster(entry: dict, assignments: dict) -> dict:
     return {**entry, "cluster_id": assignment["cluster_id"]} if assignment else entry
 
 
+# Sorted shingle arrays a classifying worker keeps (~5 KB each): every article of a pass of
+# up to this many, the oldest dropped beyond.
+_SORTED_SHINGLES_KEPT = 4096
+
+
 class _ClassifyFn(beam.DoFn):
     """A candidate pair with both sketches -> a relation (copy or reuse), or nothing."""
 
@@ -921,6 +923,23 @@ class _ClassifyFn(beam.DoFn):
         self._clock = StageClock("dedup")
         self._related = Metrics.counter(METRICS_NAMESPACE, "dedup_relations")
         self._compared = Metrics.counter(METRICS_NAMESPACE, "dedup_pairs_compared")
+        self._sorted: dict[str, np.ndarray] = {}
+
+    def _sorted_shingles(self, doc_id: str, sketch: dict) -> np.ndarray | None:
+        """The article's distinct shingles, sorted; None for an earlier run's (sampled) article.
+
+        Made here, once per article and worker, rather than shipped in the sketch: every worker
+        holds all sketches as a side input, and Beam keeps several copies of it (a sorted copy
+        in each sketch cost ~100 MB per process on the 2,000-page benchmark; these ~10 MB)."""
+        if sketch.get("sampled"):
+            return None
+        found = self._sorted.get(doc_id)
+        if found is None:
+            found = np.unique(np.frombuffer(sketch["seq"], dtype="<u8"))
+            if len(self._sorted) >= _SORTED_SHINGLES_KEPT:
+                del self._sorted[next(iter(self._sorted))]  # the oldest: pairs come in no order
+            self._sorted[doc_id] = found
+        return found
 
     def process(self, candidate: tuple[tuple[str, str], dict], sketches_by_id: dict):
         pair_with_sketches = _pair_with_sketches(candidate, sketches_by_id)
@@ -929,12 +948,9 @@ class _ClassifyFn(beam.DoFn):
         (a, b), sketches = pair_with_sketches
         self._compared.inc()
         with self._clock.timing():
-            sorted_a, sorted_b = sketches["a"].get("sorted"), sketches["b"].get("sorted")
-            if sorted_a is not None and sorted_b is not None:  # new articles; an earlier run's has none
-                if surely_unrelated(
-                    np.frombuffer(sorted_a, dtype="<u8"), np.frombuffer(sorted_b, dtype="<u8"), self._cfg
-                ):
-                    return
+            sorted_a, sorted_b = self._sorted_shingles(a, sketches["a"]), self._sorted_shingles(b, sketches["b"])
+            if sorted_a is not None and sorted_b is not None and surely_unrelated(sorted_a, sorted_b, self._cfg):
+                return
             relation = classify_pair(unpacked(sketches["a"]), unpacked(sketches["b"]), self._cfg)
         if relation is None:
             return
