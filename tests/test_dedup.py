@@ -21,13 +21,16 @@ from transforms.dedup import (
     canonical_rank,
     classify_pair,
     comparison_sketch,
+    hash_words,
     interior_insertion,
+    pack_words,
     resolve_clusters,
     same_key_runs,
     shared_count,
     shingle_hashes,
     shingles,
     surely_unrelated,
+    unpack_words,
     verified_similarity,
 )
 
@@ -411,3 +414,11 @@ def test_same_key_runs_are_the_groups_of_a_repeated_key(keys):
         expected.setdefault(key, []).append(position)
     runs = [sorted(run.tolist()) for run in same_key_runs(np.array(keys, dtype=np.uint64))]
     assert sorted(runs) == sorted(positions for positions in expected.values() if len(positions) >= 2)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.lists(st.text(max_size=12), max_size=50))
+def test_word_hashes_survive_packing_at_four_bytes_each(words):
+    hashes = hash_words(words)
+    packed = pack_words(hashes)
+    assert len(packed) == 4 * len(words) and unpack_words(packed) == hashes
