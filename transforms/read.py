@@ -738,8 +738,8 @@ class ReadInputFn(beam.DoFn):
 @beam.typehints.with_output_types(dict[str, bytes | None])
 class _CreateInputs(beam.Create):
     """``beam.Create`` of the input list, its element type declared: Create otherwise infers it
-    from every element, five times over while the graph is built (0.16 s for 2,000 files,
-    17 s for 200,000). The declared type gives the coder inference gave (a map of str to
+    from every element, five times over while the graph is built (0.16 s for 2,000 files;
+    3.4 s each time for 200,000). The declared type gives the coder inference gave (a map of str to
     optional bytes)."""
 
 
