@@ -405,15 +405,20 @@ def test_shared_count_of_sorted_arrays_is_the_size_of_the_intersection(a, b, dat
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(st.lists(st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 2**63, 2**64 - 1]), max_size=80))
-def test_same_key_runs_are_the_groups_of_a_repeated_key(keys):
-    """How one band's keys from all bundles become candidate groups: every key held by two or
-    more entries gives the positions holding it, and no other group comes out."""
+@given(
+    st.lists(st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 2**63, 2**64 - 1]), max_size=80),
+    st.none() | st.integers(2, 6),
+)
+def test_same_key_runs_are_the_groups_of_a_repeated_key(keys, most):
+    """How one band's keys from all bundles (and a bucket's anchors, capped at ``most``) become
+    candidate groups: every key held by two or more entries, and no more than ``most``, gives
+    the positions holding it, and no other group comes out."""
     expected: dict[int, list[int]] = {}
     for position, key in enumerate(keys):
         expected.setdefault(key, []).append(position)
-    runs = [sorted(run.tolist()) for run in same_key_runs(np.array(keys, dtype=np.uint64))]
-    assert sorted(runs) == sorted(positions for positions in expected.values() if len(positions) >= 2)
+    runs = [sorted(run.tolist()) for run in same_key_runs(np.array(keys, dtype=np.uint64), most)]
+    wanted = [p for p in expected.values() if len(p) >= 2 and (most is None or len(p) <= most)]
+    assert sorted(runs) == sorted(wanted)
 
 
 @settings(max_examples=100, deadline=None, database=None)

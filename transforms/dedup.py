@@ -324,13 +324,9 @@ def shared_anchor_counts(entries: Iterable[tuple[str, bytes]], limit: int) -> tu
         return {}, 0
     values = np.concatenate(arrays)
     owners = np.repeat(np.arange(len(arrays), dtype=np.int64), [len(a) for a in arrays])
-    order = np.argsort(values, kind="stable")
-    values, owners = values[order], owners[order]
-    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
-    sizes = np.diff(np.append(starts, len(values)))
     counts: dict[tuple[str, str], int] = {}
-    for start, size in zip(starts[(sizes >= 2) & (sizes <= limit)], sizes[(sizes >= 2) & (sizes <= limit)]):
-        for pair in candidate_pairs(doc_ids[i] for i in owners[start : start + size]):
+    for positions in same_key_runs(values, most=limit):
+        for pair in candidate_pairs(doc_ids[i] for i in owners[positions]):
             counts[pair] = counts.get(pair, 0) + 1
     return counts, len(values)
 
@@ -701,7 +697,8 @@ class _SketchFn(beam.DoFn):
             bands = band_keys(signature, cfg.bands)
             anchor_list = anchors(sequence, cfg.anchor_modulus)
             entry = index_entry(article, sequence, rank, outlet, bands, cfg.anchor_modulus)
-            # Packed: every worker holds the pass's sketches as a side input (8 bytes per hash).
+            # Packed: every worker holds the pass's sketches as a side input (8 bytes per shingle
+            # hash, 4 per word hash).
             sketch = {
                 "seq": pack_hashes(sequence),
                 "words": pack_words(compared["words"]),
@@ -1030,15 +1027,16 @@ def _pairs_sharing_key(group: tuple[tuple[str, int], Iterable], cfg: DedupConfig
     yield from counts.items()
 
 
-def same_key_runs(keys: np.ndarray) -> Iterator[np.ndarray]:
-    """Positions of ``keys`` holding the same key, for each key held more than once."""
+def same_key_runs(keys: np.ndarray, most: int | None = None) -> Iterator[np.ndarray]:
+    """Positions of ``keys`` holding the same key, for each key held more than once (and by at
+    most ``most`` positions, when given)."""
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    ends = np.append(starts[1:], len(ordered))
-    for start, end in zip(starts, ends):
-        if end - start >= 2:
-            yield order[start:end]
+    sizes = np.diff(np.append(starts, len(ordered)))
+    kept = (sizes >= 2) if most is None else (sizes >= 2) & (sizes <= most)
+    for start, size in zip(starts[kept], sizes[kept]):
+        yield order[start : start + size]
 
 
 def _unclassified(pair: tuple[str, str]) -> tuple[tuple[str, str], dict]:
