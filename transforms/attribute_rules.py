@@ -6,12 +6,12 @@ token; in the number-sentence pass that cost as much as the dependency parser (3
 14.5 ms pass per 640-word article). Its rules are fixed-length patterns whose first token names
 a tag, a lower-case word or a dependency: indexed by that (and by tag and word together where
 a rule names both), a token is tested against the few rules that can start at it (1.4 ms for
-the same pass; the tag-and-word index then took matching from 3.5 to 3.1 us per token). Rules this module does not read (``OP``
-operators, attributes other than those in ``_READERS``) go through a Matcher of their own. The
-result is the ruler's to the letter: rules apply in the ruler's order, a later rule overriding
-an earlier one, all matched on the tokens as they were before any was applied
-(tests/test_attribute_rules.py compares every token's POS, morphology and lemma with the
-original's).
+the same pass; the tag-and-word index then took matching from 3.5 to 3.1 us per token). Rules
+this module does not read (``OP`` operators, attributes other than those in ``_READERS``) go
+through a Matcher of their own. The result is the ruler's to the letter: rules apply in the
+ruler's order, a later rule overriding an earlier one, all matched on the tokens as they were
+before any was applied (tests/test_attribute_rules.py compares every token's POS, morphology
+and lemma with the original's).
 """
 
 from __future__ import annotations
