@@ -269,13 +269,11 @@ def surely_unrelated(sorted_a: np.ndarray, sorted_b: np.ndarray, cfg: DedupConfi
     are rejected, and building the sets was most of their cost)."""
     shared = shared_count(sorted_a, sorted_b)
     if shared >= cfg.min_reuse_shingles:
-        return False
-    jaccard, containment = similarity_of_sizes(shared, len(sorted_a), len(sorted_b))
-    if jaccard >= cfg.similarity_threshold or containment >= MIN_CONTAINMENT_FOR_WORD_ORDER:
-        return False  # a copy by shingles, or possibly by word order
-    return not (
-        min(len(sorted_a), len(sorted_b)) >= MIN_SHINGLES_FOR_CONTAINMENT and containment >= cfg.containment_threshold
-    )
+        return False  # reuse at least
+    if similarity_from_sizes(shared, len(sorted_a), len(sorted_b), cfg) is not None:
+        return False  # a copy by shingles
+    _jaccard, containment = similarity_of_sizes(shared, len(sorted_a), len(sorted_b))
+    return containment < MIN_CONTAINMENT_FOR_WORD_ORDER  # else possibly a copy by word order
 
 
 def verified_similarity(a: frozenset[int], b: frozenset[int], cfg: DedupConfig, scale: int = 1) -> float | None:
@@ -284,10 +282,15 @@ def verified_similarity(a: frozenset[int], b: frozenset[int], cfg: DedupConfig, 
     ``scale`` > 1 when the sets are anchor samples (1 in ``scale`` shingles), as for articles
     of earlier runs kept in the signature index.
     """
-    jaccard, containment = pair_similarity(a, b)
+    return similarity_from_sizes(len(a & b) if a and b else 0, len(a), len(b), cfg, scale)
+
+
+def similarity_from_sizes(shared: int, size_a: int, size_b: int, cfg: DedupConfig, scale: int = 1) -> float | None:
+    """``verified_similarity`` of two sets of these sizes sharing ``shared`` members."""
+    jaccard, containment = similarity_of_sizes(shared, size_a, size_b)
     if jaccard >= cfg.similarity_threshold:
         return jaccard
-    if min(len(a), len(b)) * scale >= MIN_SHINGLES_FOR_CONTAINMENT and containment >= cfg.containment_threshold:
+    if min(size_a, size_b) * scale >= MIN_SHINGLES_FOR_CONTAINMENT and containment >= cfg.containment_threshold:
         return containment
     return None
 
