@@ -16,6 +16,17 @@ from pydantic import BaseModel, ConfigDict, field_validator
 METADATA_KEYS = ("url", "title", "published", "outlet", "authors")
 
 
+def parse_date_string(text: str) -> dt.datetime:
+    """A date string as a datetime (naive when it names no zone): ISO 8601 through the standard
+    library, anything else through dateutil. Pages state ISO dates nearly always, and dateutil
+    takes ~0.1 ms per string (two or three per page) where ``fromisoformat`` takes 1 µs; both
+    read an ISO string alike. Raises ValueError (or OverflowError) when neither can."""
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return date_parser.parse(text)
+
+
 def parse_timestamp(value: Any) -> dt.datetime | None:
     """A publication time as an aware UTC datetime, or None when absent.
 
@@ -33,7 +44,7 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         parsed = value
     elif isinstance(value, str):
         try:
-            parsed = date_parser.parse(value.strip())
+            parsed = parse_date_string(value.strip())
         except (ValueError, OverflowError) as exc:
             raise ValueError(f"unparseable date {value!r}") from exc
     else:

@@ -248,3 +248,32 @@ def test_number_rows_point_at_their_text(nlp, text, published):
         assert row["value"] is None or math.isfinite(row["value"]), row
         assert row["value_max"] is None or math.isfinite(row["value_max"]), row
         assert row["qualifier"] in QUALIFIERS and row["kind"] in NUMBER_KINDS, row
+
+
+def _iso_spellings(moment: dt.datetime) -> list[str]:
+    """The ways pages write one moment in ISO 8601: date only, minutes, seconds, fractions,
+    ``Z`` or an offset, ``T`` or a space."""
+    spellings = [moment.date().isoformat(), moment.strftime("%Y%m%d")]
+    for separator in ("T", " "):
+        for timespec in ("minutes", "seconds", "milliseconds", "microseconds"):
+            text = moment.isoformat(sep=separator, timespec=timespec)
+            spellings.append(text)
+            if text.endswith("+00:00"):
+                spellings.append(text.removesuffix("+00:00") + "Z")
+    return spellings
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2100, 1, 1)),
+    st.one_of(st.none(), st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))),
+)
+def test_iso_dates_read_by_the_fast_path_as_dateutil_reads_them(moment, zone):
+    # parse_date_string skips dateutil for ISO strings; it must not change a single date.
+    from dateutil import parser as date_parser
+
+    from schemas.records import parse_date_string
+
+    for text in _iso_spellings(moment.replace(tzinfo=zone)):
+        assert parse_date_string(text) == date_parser.parse(text), text
+        assert parse_date_string(text).utcoffset() == date_parser.parse(text).utcoffset(), text

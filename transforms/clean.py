@@ -42,10 +42,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from dateutil import parser as date_parser
 
 from schemas.config import CleanConfig
-from schemas.records import parse_timestamp
+from schemas.records import parse_date_string, parse_timestamp
 from schemas.tables import error_row
 from transforms.language import detect_language, language_identifier
 from transforms.timing import StageClock
@@ -284,7 +283,7 @@ def _page_publication_time(tree, page_date: str | None) -> dt.datetime | None:
         try:
             with warnings.catch_warnings():  # "EST"-style zone names: parsed naive, then skipped below
                 warnings.simplefilter("ignore")
-                precise = date_parser.parse(value)
+                precise = parse_date_string(value.strip())
         except (ValueError, OverflowError):
             continue
         # Only an explicit offset makes a time usable, and it must be the day htmldate found
