@@ -28,6 +28,7 @@ from transforms.clean import (
     normalise_text,
     remove_boilerplate_lines,
 )
+from transforms.language import language_identifier
 
 INGESTED = dt.datetime(2026, 11, 23, 9, 15, tzinfo=dt.timezone.utc)
 RUN_ID = "test-run"
@@ -256,6 +257,18 @@ def test_detect_language_gives_iso_639_1_or_none():
     assert detect_language("Le conseil municipal a approuvé le budget après un long débat lundi soir.") == "fr"
     assert detect_language("") is None
     assert detect_language("1234 5678 — 42") is None
+
+
+def test_an_unsure_short_sample_leaves_the_language_to_the_longer_one():
+    # An Italian article behind an English opening: the first 500 characters lean English,
+    # but not surely, so the first 1,000 (mostly Italian) decide, as they always did.
+    english = "The city council approved the new budget on Monday after a long debate about schools. " * 5
+    italian = "Il consiglio comunale ha approvato il nuovo bilancio lunedì dopo un lungo dibattito. " * 10
+    text = english[:400] + italian
+    identifier = language_identifier()
+    assert identifier.classify(text[:500])[0] == "en"
+    assert identifier.classify(text[:1000])[0] == "it"
+    assert detect_language(text) == "it"
 
 
 def test_canonical_url_drops_what_does_not_identify_the_page():
