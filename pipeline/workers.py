@@ -146,9 +146,9 @@ def preload_common() -> threading.Thread:
     is loading the language identifier (to be joined before the pool forks)."""
     from transforms import language as language_module
 
-    # Started first: most of its 0.4 s is LZMA decompression, which releases the GIL, so on a
-    # thread it overlaps the imports below and the spaCy load (started after them it still ran
-    # 0.14 s past the model load, on the path of every multi-process run's start).
+    # Started first, on a thread: from the unpacked copy it takes ~0.05 s, but the first run on a
+    # machine unpacks the model (~0.4 s of LZMA decompression, which releases the GIL), and on a
+    # thread that overlaps the imports below and the spaCy load.
     language = threading.Thread(target=language_module.language_identifier, name="newsbeam-preload-language")
     language.start()
     import rensa  # noqa: F401

@@ -271,6 +271,55 @@ def test_an_unsure_short_sample_leaves_the_language_to_the_longer_one():
     assert detect_language(text) == "it"
 
 
+LANGUAGE_SAMPLES = [
+    "The council approved the budget after a long debate on Monday evening.",
+    "Der Stadtrat hat den Haushalt nach einer langen Debatte beschlossen.",
+    "Москва приняла бюджет после долгих споров в понедельник вечером.",
+    "東京都議会は月曜日の夜、長い議論の末に予算を承認した。",
+]
+
+
+def test_the_unpacked_language_model_scores_exactly_as_the_packaged_one(tmp_path, monkeypatch):
+    from py3langid import modelio
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    from transforms import language
+
+    monkeypatch.setenv(language.CACHE_DIR_VARIABLE, str(tmp_path))
+    packaged = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    assert language._unpacked_model(MODEL_DIR / MODEL_FILE) is not None  # unpacks into tmp_path
+    assert list(tmp_path.glob("py3langid-*/manifest.json"))
+
+    def no_unpacking(path):
+        raise AssertionError("the unpacked copy should have been used")
+
+    # A later process reads the copy and never decompresses the package's file again.
+    monkeypatch.setattr(modelio, "load_model", no_unpacking)
+    ptc, pc, classes, nextmove, row, output = language._unpacked_model(MODEL_DIR / MODEL_FILE)
+    unpacked = LanguageIdentifier(ptc, pc, classes, nextmove, output, norm_probs=True, tk_row=row)
+    for text in LANGUAGE_SAMPLES:
+        assert unpacked.rank(text) == packaged.rank(text)
+
+
+def test_a_damaged_language_cache_is_made_again_and_an_unwritable_one_is_done_without(tmp_path, monkeypatch):
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    from transforms import language
+
+    monkeypatch.setenv(language.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
+    assert language._unpacked_model(MODEL_DIR / MODEL_FILE) is not None
+    (nextmove,) = (tmp_path / "cache").glob("py3langid-*/nextmove.bin")
+    size = nextmove.stat().st_size
+    with open(nextmove, "r+b") as handle:  # cut short, as a full disk would leave it
+        handle.truncate(size // 2)
+    ptc, pc, classes, automaton, row, output = language._unpacked_model(MODEL_DIR / MODEL_FILE)
+    assert nextmove.stat().st_size == size and len(automaton) * automaton.itemsize == size
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv(language.CACHE_DIR_VARIABLE, str(blocker / "cache"))
+    assert language._unpacked_model(MODEL_DIR / MODEL_FILE) is None  # language_identifier then loads the package's file
+
+
 def test_canonical_url_drops_what_does_not_identify_the_page():
     assert (
         canonical_url("HTTPS://News.Example.COM:443/world/story-1/?id=7&utm_source=tw&fbclid=x&gclid=y#comments")
