@@ -102,9 +102,11 @@ def validate_options(
 
 def validate_beam_args(beam_args: list[str]):
     """Beam pipeline options: no unknown (misspelt) option, a runner that exists and can load."""
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.options.pipeline_options import StandardOptions
 
-    options = PipelineOptions(list(beam_args))
+    from pipeline.run_options import RunOptions
+
+    options = RunOptions(list(beam_args))
     known = options.get_all_options()
     unknown = [name for name in options.get_all_options(retain_unknown_options=True) if name not in known]
     if unknown:

@@ -282,3 +282,35 @@ def test_quiet_multi_process_run_prints_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
     assert duckdb.sql(f"select count(*) from {table_sql(out, 'articles')}").fetchall() == [(5,)]
+
+
+def test_run_options_give_the_views_beam_would_and_keep_them_in_step():
+    # RunOptions hands out one view per options class instead of parsing the arguments again
+    # for each request; every view must read, and change, the same values as Beam's own.
+    from apache_beam.options.pipeline_options import (
+        DebugOptions,
+        DirectOptions,
+        PipelineOptions,
+        SetupOptions,
+        StandardOptions,
+        TypeOptions,
+    )
+
+    from pipeline.run_options import RunOptions
+
+    args = [
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+        "--experiments=a",
+        "--no_pipeline_type_check",
+    ]
+    options, plain = RunOptions(args), PipelineOptions(args)
+    for view in (StandardOptions, DirectOptions, SetupOptions, TypeOptions, DebugOptions):
+        assert vars(options.view_as(view)._visible_options) == vars(plain.view_as(view)._visible_options)
+        assert options.view_as(view) is options.view_as(view)
+    options.view_as(StandardOptions).streaming = True
+    options.view_as(DebugOptions).add_experiment("b")
+    assert options.get_all_options()["streaming"] is True
+    assert options.view_as(DebugOptions).experiments == ["a", "b"]
+    assert options.get_all_options()["experiments"] == ["a", "b"]
+    assert RunOptions(args).view_as(StandardOptions).streaming is False  # views never cross objects
