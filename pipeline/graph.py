@@ -10,6 +10,7 @@ import os
 
 import apache_beam as beam
 
+from pipeline.coders import use_record_coder
 from pipeline.options import RunContext
 from pipeline.progress import tap_progress
 from schemas.config import NewsbeamConfig
@@ -28,6 +29,7 @@ def state_dir(output: str) -> str:
 
 def build(p: beam.Pipeline, cfg: NewsbeamConfig, run: RunContext, write: bool = True) -> dict[str, beam.PCollection]:
     """Add the newsbeam stages to ``p``; returns the tables (and, with ``write``, stages them as Parquet)."""
+    use_record_coder()
     document_parts, error_parts = [], []
     if run.inputs:
         documents, read_errors = p | "Read" >> ReadDocuments(list(run.inputs), cfg.read)
