@@ -372,6 +372,15 @@ def test_read_error_midway_is_an_unreadable_row_even_for_root(tmp_path):
     assert "Input/output error" in row["message"]
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_a_file_whose_size_stat_does_not_know_is_read_whole(tmp_path):
+    # /proc files report 0 bytes; the reader sizes its read by stat, then reads on to the cap.
+    os.symlink("/proc/self/status", tmp_path / "status.txt")
+    kind, document = only(read_input(str(tmp_path / "status.txt"), None, ReadConfig()))
+    assert kind == "document"
+    assert document["content"].startswith("Name:") and "\nPid:" in document["content"]
+
+
 # ---------------------------------------------------------------- clean: limits on HTML extraction
 
 

@@ -612,7 +612,14 @@ def _read_capped(path: str, gzipped: bool, cap: int) -> bytes:
     gzip bomb costs ``cap`` bytes, not its expanded size). Raises OSError, or CorruptError."""
     with open(path, "rb") as handle:
         if not gzipped:
-            return handle.read(cap + 1)
+            # Sized by the file, not the cap: read(n) allocates n bytes first, and a cap of tens
+            # of megabytes for an 8 KB page cost ~25 µs per file (0.15 ms in a busy worker).
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(min(size, cap) + 1)
+            if len(data) <= size or len(data) > cap:
+                return data
+            # Grown since stat, or a file whose size stat does not know (/proc): on to the cap.
+            return data + handle.read(cap + 1 - len(data))
         try:
             with gzip.GzipFile(fileobj=handle) as stream:
                 return stream.read(cap + 1)
