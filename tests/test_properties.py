@@ -250,6 +250,18 @@ def test_number_rows_point_at_their_text(nlp, text, published):
         assert row["qualifier"] in QUALIFIERS and row["kind"] in NUMBER_KINDS, row
 
 
+@PROPERTY_SETTINGS
+@given(text=st.one_of(NUMBER_TEXT, mixed_text(["²", "½", "٣", "⅞", "𝟙", "’", "—", "3rd", "1,200", "CARDINAL"])))
+def test_number_tokens_read_from_arrays_are_those_the_token_loop_finds(nlp, text):
+    # sentences_with_numbers finds number tokens from the Doc's arrays and the text's digits;
+    # it must find exactly the tokens the per-token test does, in any script.
+    from transforms.enrich import whole_text_disabled
+
+    doc = next(nlp.pipe([text], disable=whole_text_disabled(nlp)))
+    expected = [token.idx for token in doc if numbers._mentions_number(token)]
+    assert numbers._number_token_starts(doc, text) == expected
+
+
 def _iso_spellings(moment: dt.datetime) -> list[str]:
     """The ways pages write one moment in ISO 8601: date only, minutes, seconds, fractions,
     ``Z`` or an offset, ``T`` or a space."""

@@ -591,6 +591,70 @@ def doc_text(doc: Doc) -> str:
     return text
 
 
+def _number_token_starts(doc: Doc, text: str) -> list[int]:
+    """Start offsets of the doc's tokens that ``_mentions_number``, in order.
+
+    Read from the Doc's attribute arrays rather than token by token: a loop over Token objects
+    took ~0.3-0.6 ms for a 1,100-token article (a Python object and three strings per token). A
+    token has a digit if a digit of the text lies in it (tokens cover every character that is
+    not whitespace); number words and numeric entity labels are compared as string ids.
+    """
+    if not len(doc):
+        return []
+    import numpy as np
+    from spacy.attrs import ENT_TYPE, IDX, LOWER
+
+    columns = doc.to_array([IDX, LOWER, ENT_TYPE]).view(np.uint64)
+    starts = columns[:, 0].astype(np.int64)
+    marked = _among(columns[:, 1], _string_ids(doc.vocab, _NUMBER_WORDS))
+    marked |= _among(columns[:, 2], _string_ids(doc.vocab, _NUMERIC_LABELS))
+    digits = np.array(_digit_positions(text), dtype=np.int64)
+    if len(digits):
+        marked[np.searchsorted(starts, digits, side="right") - 1] = True
+    return starts[marked].tolist()
+
+
+def _among(values, sorted_ids):
+    """Which of ``values`` are in ``sorted_ids`` (np.isin, ~4x faster for these sizes)."""
+    import numpy as np
+
+    positions = np.searchsorted(sorted_ids, values)
+    positions[positions == len(sorted_ids)] = 0
+    return sorted_ids[positions] == values
+
+
+def _digit_positions(text: str) -> list[int]:
+    """Offsets of the characters ``_has_digit`` counts: 0-9 found by one regex search, and
+    among the few non-ASCII characters (quotes, dashes) those ``str.isdigit`` accepts
+    (superscripts, other scripts' digits) and the vulgar fractions."""
+    positions = [match.start() for match in _ASCII_DIGIT.finditer(text)]
+    if not text.isascii():
+        positions += [
+            match.start()
+            for match in _NON_ASCII.finditer(text)
+            if match.group().isdigit() or match.group() in _VULGAR_FRACTIONS
+        ]
+        positions.sort()
+    return positions
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _string_ids(vocab, words: frozenset[str]):
+    """The ids ``words`` have in ``vocab``'s string store, as a sorted array (cached: an id is
+    a string's hash, or for spaCy's own symbols such as entity labels a fixed small number)."""
+    ids = _STRING_IDS.get(words)
+    if ids is None:
+        import numpy as np
+
+        ids = _STRING_IDS[words] = np.array(sorted(vocab.strings[word] for word in words), dtype=np.uint64)
+    return ids
+
+
+_STRING_IDS: dict[frozenset[str], object] = {}
+
+
 def sentences_with_numbers(doc: Doc) -> list[tuple[int, int]]:
     """Char spans (start, end) of the doc's sentences that mention a number, in text order.
 
@@ -602,7 +666,7 @@ def sentences_with_numbers(doc: Doc) -> list[tuple[int, int]]:
     is the exact text to parse.
     """
     text = doc_text(doc)
-    number_starts = [token.idx for token in doc if _mentions_number(token)]
+    number_starts = _number_token_starts(doc, text)
     if not number_starts:
         return []
     if doc.has_annotation("SENT_START"):
