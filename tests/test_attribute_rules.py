@@ -94,3 +94,39 @@ def test_rules_of_every_shape_apply_in_the_rulers_order():
     assert by_word["data"] == ("NOUN", "Number=Plur", "")
     assert by_word["n't"] == ("PART", "Polarity=Neg", "not")
     assert by_word["na"][2] == "to" and by_word["The"][2] == "the" and by_word["was"] == ("VERB", "", "be")
+
+
+def test_a_word_seen_before_is_tested_again_where_its_other_attributes_differ():
+    # Rules no lookup key finds are tested once per distinct row of token attributes and the
+    # verdict reused; the same word with another POS, case or tag must get its own verdict.
+    from spacy.lang.en import English
+    from spacy.pipeline import AttributeRuler
+    from spacy.tokens import Doc
+
+    nlp = English()
+    ruler = AttributeRuler(nlp.vocab)
+    ruler.add_patterns(
+        [
+            {"patterns": [[{"LOWER": {"REGEX": "^x"}, "POS": "NOUN"}]], "attrs": {"LEMMA": "noun-x"}},
+            {"patterns": [[{"ORTH": {"REGEX": "^X"}}]], "attrs": {"MORPH": "Case=Cap"}},
+            {"patterns": [[{"IS_SPACE": False, "TAG": {"NOT_IN": ["NN"]}}]], "attrs": {"POS": "X"}},
+        ]
+    )
+    indexed = IndexedAttributeRules(ruler)
+    words = ["xray", "xray", "Xray", "xray", "xray"]
+    for pos, tags in (
+        (["NOUN", "VERB", "NOUN", "NOUN", "VERB"], ["NN", "VB", "NN", "NN", "NN"]),
+        (["VERB", "NOUN", "VERB", "NOUN", "NOUN"], ["VB", "NN", "NN", "VB", "NN"]),  # the rows again, swapped
+    ):
+        doc = Doc(nlp.vocab, words=words, pos=pos, tags=tags)
+        expected, got = both_ways(ruler, indexed, doc)
+        assert got == expected
+        assert len({row[2:] for row in got}) > 2  # the verdicts do differ between the tokens
+
+
+def test_a_token_row_holds_every_attribute_a_rule_can_test():
+    # Unindexed rules' first tests are remembered by the token's row of attributes: a row that
+    # left out an attribute some test reads would hand one token another's verdict.
+    from transforms.attribute_rules import _READERS, _TOKEN_ROW
+
+    assert set(_READERS) - {"TEXT"} <= set(_TOKEN_ROW)  # TEXT reads what ORTH does

@@ -109,6 +109,25 @@ def _passes(token, tests: Tests) -> bool:
     return True
 
 
+def _rest_passes(doc, start: int, specs: list[Tests]) -> bool:
+    """Whether the tokens after ``start`` pass a rule's tests for its second token on."""
+    return all(_passes(doc[start + offset], specs[offset]) for offset in range(1, len(specs)))
+
+
+def _split(rules: list[tuple[int, list[Tests]]]) -> tuple[tuple[int, ...], tuple[tuple[int, list[Tests]], ...]]:
+    """(ids of the one-token rules with no test beyond their lookup key, the other rules)."""
+    decided = tuple(rule_id for rule_id, specs in rules if len(specs) == 1 and not specs[0])
+    tested = tuple((rule_id, specs) for rule_id, specs in rules if len(specs) != 1 or specs[0])
+    return decided, tested
+
+
+# A token's row of attributes as ``Doc.to_array`` gives them: the three lookup keys first, then
+# the rest of what ``_READERS`` can read (ORTH stands for TEXT too), so that two tokens with
+# the same row pass the same tests.
+_TOKEN_ROW = ("TAG", "LOWER", "DEP", "ORTH", "POS", "IS_SPACE")
+_MAX_REMEMBERED = 200_000
+
+
 class IndexedAttributeRules:
     """A pipeline component doing what a spaCy ``AttributeRuler`` does, with its rules indexed."""
 
@@ -142,35 +161,60 @@ class IndexedAttributeRules:
                             by_tag_and_lower[value, lower].append((rule_id, specs))
             if matcher_patterns:
                 self._matcher.add(str(rule_id), matcher_patterns)
-        # Looked up by the strings' hashes, which ``Doc.to_array`` gives for all tokens at once.
+        # Looked up by the strings' hashes, which ``Doc.to_array`` gives for all tokens at once,
+        # each entry split into the rules the lookup alone decides and those with tests left.
         strings = self._strings
-        self._by_hash = [{strings.add(value): rules for value, rules in indexes[key].items()} for key in _INDEXED_BY]
+        self._by_hash = [
+            {strings.add(value): _split(rules) for value, rules in indexes[key].items()} for key in _INDEXED_BY
+        ]
         self._by_tag_and_lower = {
-            (strings.add(tag), strings.add(lower)): rules for (tag, lower), rules in by_tag_and_lower.items()
+            (strings.add(tag), strings.add(lower)): _split(rules) for (tag, lower), rules in by_tag_and_lower.items()
         }
+        # Which unindexed rules a token passes the first test of, by every attribute a test can
+        # read: those rules were tried at every token, and a text repeats its words.
+        self._first_passes: dict[tuple, tuple[int, ...]] = {}
 
     def matches(self, doc) -> list[tuple[int, int, int]]:
         """(rule, start, end) of every rule that matches ``doc``, in the order they apply."""
         found = set()
         by_tag, by_lower, by_dep = self._by_hash
         by_tag_and_lower = self._by_tag_and_lower
-        unindexed, none = self._unindexed, ()
+        unindexed, first_passes, nothing = self._unindexed, self._first_passes, ((), ())
         length = len(doc)
-        hashes = doc.to_array(list(_INDEXED_BY)).tolist() if length else []
-        for start, (tag, lower, dep) in enumerate(hashes):
-            token = doc[start]
-            for rules in (
-                by_tag.get(tag, none),
-                by_tag_and_lower.get((tag, lower), none),
-                by_lower.get(lower, none),
-                by_dep.get(dep, none),
-                unindexed,
+        rows = doc.to_array(list(_TOKEN_ROW)).tolist() if length else []
+        for start, row in enumerate(rows):
+            tag, lower, dep = row[0], row[1], row[2]
+            token = None  # made only for a rule with tests left (most rules need just a tag)
+            for decided, tested in (
+                by_tag.get(tag, nothing),
+                by_tag_and_lower.get((tag, lower), nothing),
+                by_lower.get(lower, nothing),
+                by_dep.get(dep, nothing),
             ):
-                for rule_id, specs in rules:
+                for rule_id in decided:
+                    found.add((rule_id, start, start + 1))
+                for rule_id, specs in tested:
                     end = start + len(specs)
-                    if end > length or not _passes(token, specs[0]):
+                    if end > length:
                         continue
-                    if all(_passes(doc[start + offset], specs[offset]) for offset in range(1, len(specs))):
+                    if token is None:
+                        token = doc[start]
+                    if _passes(token, specs[0]) and _rest_passes(doc, start, specs):
+                        found.add((rule_id, start, end))
+            if unindexed:
+                key = tuple(row)
+                passing = first_passes.get(key)
+                if passing is None:
+                    if len(first_passes) >= _MAX_REMEMBERED:
+                        first_passes.clear()
+                    token = token or doc[start]
+                    passing = first_passes[key] = tuple(
+                        i for i, (_rule_id, specs) in enumerate(unindexed) if _passes(token, specs[0])
+                    )
+                for i in passing:
+                    rule_id, specs = unindexed[i]
+                    end = start + len(specs)
+                    if end <= length and _rest_passes(doc, start, specs):
                         found.add((rule_id, start, end))
         if len(self._matcher):
             strings = self._strings
@@ -181,8 +225,12 @@ class IndexedAttributeRules:
     def __call__(self, doc):
         from spacy.tokens._retokenize import set_token_attrs
 
+        indices, attrs = self._indices, self._attrs
         for rule_id, start, end in self.matches(doc):
-            set_token_attrs(doc[start:end][self._indices[rule_id]], self._attrs[rule_id])
+            # The token ``doc[start:end][index]`` names, without making the Span (a rule's
+            # index counts from the match's end when negative, as in a Python slice).
+            index = indices[rule_id]
+            set_token_attrs(doc[start + index if index >= 0 else end + index], attrs[rule_id])
         return doc
 
 
