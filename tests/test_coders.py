@@ -40,11 +40,15 @@ def test_records_come_back_exactly_as_they_went(record):
                 assert (got.tzinfo, got.fold, got.utcoffset()) == (sent.tzinfo, sent.fold, sent.utcoffset())
 
 
-def test_utc_and_naive_datetimes_take_nine_bytes_and_other_zones_are_pickled():
+def test_utc_and_naive_datetimes_and_unsigned_hashes_take_nine_bytes():
     coder = DatetimeOrPickleCoder()
     assert len(coder.encode(dt.datetime(2024, 3, 5, 12, 0, tzinfo=dt.timezone.utc))) == 9
     assert len(coder.encode(dt.datetime(2024, 3, 5, 12, 0))) == 9
     assert len(coder.encode(dt.datetime(2024, 3, 5, 12, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Kyiv")))) > 9
+    # 64-bit hashes past the signed range (half of them) likewise; bigger numbers are pickled.
+    for number in (2**63, 2**64 - 1, 2**64, -(2**63) - 1):
+        assert coder.decode(coder.encode(number)) == number
+    assert len(coder.encode(2**64 - 1)) == 9 and len(coder.encode(2**64)) > 9
 
 
 def test_the_graph_gives_untyped_records_the_record_coder(tmp_path):

@@ -147,3 +147,36 @@ def test_commit_with_staged_tables_already_read_publishes_the_same(tmp_path):
     assert results[0] == results[1]
     assert results[1][1] == {"articles": ["keep", "new"], "entities": ["keep", "new"]}
     assert results[1][0][1]["articles"] == 1
+
+
+def test_packed_index_anchors_are_written_as_the_lists_they_pack(tmp_path):
+    # The index's anchors travel packed (8 little-endian bytes a hash); the file holds the same
+    # list<uint64> a list would give, and a packing cut short is a write error, not a crash.
+    from transforms.dedup import pack_hashes
+    from transforms.write import encode_rows
+
+    anchors = [[1, 2**63, 2**64 - 1], [], [7]]
+    rows = [
+        {
+            "doc_id": f"d{i}",
+            "cluster_id": f"d{i}",
+            "source": f"s{i}",
+            "outlet": "Wire",
+            "published_ts": 1.0,
+            "text_chars": 10,
+            "anchors": hashes,
+            "bands": ["0:00000000000000aa"],
+            "date": "2024-03-05",
+        }
+        for i, hashes in enumerate(anchors)
+    ]
+    packed = [{**row, "anchors": pack_hashes(row["anchors"])} for row in rows]
+    table, bad = encode_rows(packed, "_index")
+    assert not bad and table.equals(rows_to_table(rows, "_index"))
+    path = str(tmp_path / "index.parquet")
+    write_parquet_atomically(table, path)
+    assert pq.read_table(path).column("anchors").to_pylist() == anchors
+    table, bad = encode_rows([packed[0], {**packed[1], "anchors": b"\x01\x02\x03"}], "_index")
+    assert table.num_rows == 1 and [reason for _row, reason, _value in bad] == [
+        "column anchors: packed hashes of 3 bytes"
+    ]

@@ -700,6 +700,8 @@ class _SketchFn(beam.DoFn):
             bands = band_keys(signature, cfg.bands)
             anchor_list = anchors(sequence, cfg.anchor_modulus)
             entry = index_entry(article, sequence, rank, outlet, bands, cfg.anchor_modulus)
+            # Packed for the trip to the writer (transforms/write.py, PACKED_HASH_COLUMNS).
+            entry["anchors"] = pack_hashes(entry["anchors"])
             # Packed: every worker holds the pass's sketches as a side input (8 bytes per shingle
             # hash, 4 per word hash).
             sketch = {

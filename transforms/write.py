@@ -247,7 +247,36 @@ def rows_to_table(rows: Iterable[dict], table: str) -> pa.Table:
     keys = _SORT_KEYS[table]
     ordered = sorted(rows, key=lambda r: tuple("" if r.get(k) is None else r.get(k) for k in keys))
     columns = {name: [row.get(name) for row in ordered] for name in schema.names}
+    for name in PACKED_HASH_COLUMNS.get(table, ()):
+        columns[name] = _hash_lists(columns[name])
     return pa.Table.from_pydict(columns, schema=schema)
+
+
+# list<uint64> columns whose rows may arrive packed (``dedup.pack_hashes``: 8 little-endian
+# bytes per hash). The signature index's anchors travel so: half of all 64-bit hashes are
+# past what Beam's coder writes natively, and each of those was pickled, ~160 per article.
+PACKED_HASH_COLUMNS = {"_index": ("anchors",)}
+
+
+def _hash_lists(values: list) -> pa.Array | list:
+    """A column of hash lists, each a list of ints, packed bytes or None, as an Arrow array."""
+    if not any(isinstance(value, (bytes, bytearray)) for value in values):
+        return values
+    import numpy as np
+
+    as_bytes = [
+        None
+        if value is None
+        else value
+        if isinstance(value, (bytes, bytearray))
+        else np.asarray(value, dtype="<u8").tobytes()
+        for value in values
+    ]
+    lengths = np.array([0 if value is None else len(value) // 8 for value in as_bytes], dtype=np.int64)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32), type=pa.int32())
+    flat = np.frombuffer(b"".join(value for value in as_bytes if value), dtype="<u8")
+    nulls = pa.array([value is None for value in as_bytes])
+    return pa.ListArray.from_arrays(offsets, pa.array(flat, type=pa.uint64()), mask=nulls)
 
 
 def write_parquet_atomically(table: pa.Table, path: str, compression: str = "zstd") -> None:
@@ -310,9 +339,13 @@ def _value_problem(value: object, field: pa.Field) -> str | None:
 
 def row_problem(row: dict, table: str) -> tuple[str, object] | None:
     """Why ``row`` cannot be written to ``table`` (first bad column) and the bad value, or None."""
+    packed = PACKED_HASH_COLUMNS.get(table, ())
     for field in file_schema(table):
         value = row.get(field.name)
-        problem = _value_problem(value, field)
+        if field.name in packed and isinstance(value, (bytes, bytearray)):
+            problem = None if len(value) % 8 == 0 else f"column {field.name}: packed hashes of {len(value)} bytes"
+        else:
+            problem = _value_problem(value, field)
         if problem is not None:
             return problem, value
     return None
@@ -322,8 +355,13 @@ def encode_rows(rows: list[dict], table: str) -> tuple[pa.Table, list[tuple[dict
     """The rows that fit ``table``'s schema as an Arrow table, and ``(row, reason, value)`` for
     each one that does not. Rows are checked one by one only when the whole batch fails (list
     columns are always checked: Arrow does not refuse a string there)."""
-    list_columns = [f for f in file_schema(table) if _is_list(f)]
-    if not any(not isinstance(r.get(f.name), (list, tuple, type(None))) for r in rows for f in list_columns):
+    packed = PACKED_HASH_COLUMNS.get(table, ())
+    list_columns = [
+        (f.name, (list, tuple, type(None), *((bytes,) if f.name in packed else ())))
+        for f in file_schema(table)
+        if _is_list(f)
+    ]
+    if not any(not isinstance(r.get(name), kinds) for r in rows for name, kinds in list_columns):
         try:
             return rows_to_table(rows, table), []
         except Exception:  # noqa: BLE001 - find the culprits below
