@@ -486,6 +486,23 @@ def test_time_limits_of_concurrent_calls_stop_only_the_slow_one():
     assert outcomes == {"slow": "stopped", "quick": sum(range(1000)), "patient": "done"}
 
 
+def test_a_shorter_limit_armed_while_the_watchdog_waits_for_a_longer_one_still_holds():
+    # The watchdog is woken only for a deadline earlier than the one it sleeps towards.
+    patient = threading.Thread(target=call_with_time_limit, args=(lambda: time.sleep(0.8), 60))
+    patient.start()
+    time.sleep(0.2)  # the watchdog now sleeps towards the 60 s deadline
+
+    def busy():
+        while True:
+            pass
+
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded):
+        call_with_time_limit(busy, 0.2)
+    assert time.monotonic() - started < 10  # stopped at its own limit, not the patient call's
+    patient.join(timeout=60)
+
+
 def test_time_limit_leaves_nothing_pending_after_a_call_that_ends_as_it_fires():
     outcomes = set()
     for _ in range(200):

@@ -137,6 +137,10 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending: list[tuple[float, int, _Deadline]] = []  # a heap by due time
+        # When the watchdog wakes on its own (infinity: never) while it waits, so that ``arm``
+        # wakes it only for an earlier deadline. Woken for every call, it cost each call two
+        # thread switches (~0.3 ms of a page's 4 ms); a later deadline waits for that wake-up.
+        self._waiting_until = float("-inf")
         self._order = itertools.count()
         self._pid = os.getpid()
         threading.Thread(target=self._watch, name="newsbeam-time-limit", daemon=True).start()
@@ -147,7 +151,7 @@ class _Watchdog:
             while self._pending and self._pending[0][2].done:
                 heapq.heappop(self._pending)  # finished calls leave as they reach the front
             heapq.heappush(self._pending, (deadline.due, next(self._order), deadline))
-            if self._pending[0][2] is deadline:
+            if deadline.due < self._waiting_until:
                 self._wake.notify()  # the watchdog sleeps until a later deadline, or for ever
         return deadline
 
@@ -163,11 +167,15 @@ class _Watchdog:
                 while self._pending and self._pending[0][2].done:
                     heapq.heappop(self._pending)
                 if not self._pending:
+                    self._waiting_until = float("inf")
                     self._wake.wait()
+                    self._waiting_until = float("-inf")
                     continue
                 wait = self._pending[0][0] - time.monotonic()
                 if wait > 0:
+                    self._waiting_until = self._pending[0][0]
                     self._wake.wait(wait)
+                    self._waiting_until = float("-inf")
                     continue
                 deadline = heapq.heappop(self._pending)[2]
                 deadline.fired = True
