@@ -102,6 +102,28 @@ def test_normalise_text_is_idempotent_and_leaves_no_blank_lines(text):
     assert all(line and line == line.strip() for line in once.split("\n")) or once == ""
 
 
+def _normalised_line_by_line(text: str) -> str:
+    """normalise_text as first written (and as its docstring says): each of str.splitlines'
+    lines with whitespace runs made one space and stripped, blank lines dropped."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", re.sub("[\u200b\ufeff\u00ad]", "", text))
+    lines = (re.sub(r"\s+", " ", line).strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+WHITESPACE_TEXT = st.text(
+    alphabet=st.sampled_from(list("ab \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u2029\u3000\u200b")), max_size=40
+)
+
+
+@PROPERTY_SETTINGS
+@given(st.one_of(ANY_TEXT, WHITESPACE_TEXT))
+@example("a\r\n\r\nb \x1f c\x85 \u2028d")
+def test_normalise_text_gives_what_the_regex_version_gave(text):
+    assert normalise_text(text) == _normalised_line_by_line(text)
+
+
 @PROPERTY_SETTINGS
 @given(ANY_TEXT, st.lists(st.sampled_from([r"Watch .*", r"[A-Z ]+", r"\d+ comments?"]), max_size=2))
 def test_boilerplate_removal_only_drops_whole_lines(text, extra):
