@@ -93,7 +93,9 @@ def _read_unpacked(folder: Path) -> tuple:
     import numpy as np
 
     manifest = json.loads((folder / "manifest.json").read_text())
-    ptc = np.load(folder / "ptc.npy", mmap_mode="r")
+    # A plain array over the mapped file: np.memmap's own __getitem__ is Python code, and scoring
+    # indexes the table once per text.
+    ptc = np.load(folder / "ptc.npy", mmap_mode="r").view(np.ndarray)
     pc = np.load(folder / "pc.npy")
     output = np.load(folder / "output.npy").tolist()
     nextmove = _mapped_array(folder / "nextmove.bin", *manifest["nextmove"])
