@@ -62,6 +62,7 @@ def test_the_graph_gives_untyped_records_the_record_coder(tmp_path):
         assert isinstance(typecoders.registry.get_coder(typing.Any), RecordCoder)
         # Real pages through the real runner: the articles' datetimes arrive as they left.
         published = tables["articles"] | beam.Map(lambda a: (a["doc_id"], a["published_at"], a["ingested_at"]))
+
         def all_aware_utc(rows):
             rows = list(rows)
             assert len(rows) == 5

@@ -180,3 +180,7 @@ def test_packed_index_anchors_are_written_as_the_lists_they_pack(tmp_path):
     assert table.num_rows == 1 and [reason for _row, reason, _value in bad] == [
         "column anchors: packed hashes of 3 bytes"
     ]
+    # Two rows cut short by 3 and 5 bytes join into 8: still both refused, not read as one hash.
+    cut = [{**packed[0], "anchors": b"\x01" * 3}, {**packed[1], "anchors": b"\x02" * 5}, packed[2]]
+    table, bad = encode_rows(cut, "_index")
+    assert table.column("anchors").to_pylist() == [[7]] and len(bad) == 2

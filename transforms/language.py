@@ -42,14 +42,17 @@ def _unpacked_model(model_file: Path) -> tuple | None:
 
     The package ships the model LZMA-compressed: unpacking it takes ~0.4 CPU seconds in every
     process that loads it, at the start of every run (and in every worker of a cluster), on
-    the cores that are importing the rest. The copy (~70 MB, keyed by the model file's size
-    and time) loads in ~0.04 s, its two large arrays mapped from the file and so shared by
-    all processes. None when there is no usable copy and none can be made (read-only home):
+    the cores that are importing the rest. The copy (~70 MB, keyed by py3langid's version and
+    the model file's size) loads in ~0.04 s, its two large arrays mapped from the file and so
+    shared by all processes. None when there is no usable copy and none can be made (read-only home):
     the caller loads the package's file as py3langid does.
     """
     try:
-        stat = model_file.stat()
-        folder = cache_dir() / f"py3langid-{stat.st_size}-{stat.st_mtime_ns}"
+        from py3langid import __version__
+
+        # Not keyed by the file's time: every virtual environment with this py3langid shares
+        # one copy (each install gives the same file a time of its own).
+        folder = cache_dir() / f"py3langid-{__version__}-{model_file.stat().st_size}"
         if (folder / "manifest.json").is_file():
             try:
                 return _read_unpacked(folder)
