@@ -318,6 +318,15 @@ def test_a_damaged_language_cache_is_made_again_and_an_unwritable_one_is_done_wi
     blocker.write_text("")
     monkeypatch.setenv(language.CACHE_DIR_VARIABLE, str(blocker / "cache"))
     assert language._unpacked_model(MODEL_DIR / MODEL_FILE) is None  # language_identifier then loads the package's file
+    # No cache folder can be named at all (an arbitrary container user: no $HOME, no passwd entry).
+    monkeypatch.delenv(language.CACHE_DIR_VARIABLE)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(language.Path, "home", staticmethod(no_home))
+    assert language._unpacked_model(MODEL_DIR / MODEL_FILE) is None
 
 
 def test_canonical_url_drops_what_does_not_identify_the_page():

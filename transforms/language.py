@@ -60,7 +60,8 @@ def _unpacked_model(model_file: Path) -> tuple | None:
                 shutil.rmtree(folder, ignore_errors=True)  # damaged (a full disk, say): made again
         _unpack_model(model_file, folder)
         return _read_unpacked(folder)
-    except (OSError, EOFError, ValueError, KeyError, TypeError):
+    except (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError):
+        # RuntimeError: no home folder to put it in (a container's arbitrary user, no $HOME).
         return None
 
 
