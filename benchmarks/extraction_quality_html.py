@@ -40,7 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from schemas.config import CleanConfig  # noqa: E402
-from transforms.clean import TRAFILATURA_OPTIONS, CleanError, clean_document, extract_html  # noqa: E402
+from transforms.clean import CleanError, clean_document, extract_html  # noqa: E402
+from transforms.extraction import TRAFILATURA_OPTIONS  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "eval" / "extraction_scrapinghub"
 RESULTS = REPO / "benchmarks" / "results" / "extraction_html.json"

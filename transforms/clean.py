@@ -46,16 +46,13 @@ from apache_beam.metrics import Metrics
 from schemas.config import CleanConfig
 from schemas.records import parse_date_string, parse_timestamp
 from schemas.tables import error_row
+from transforms.extraction import extract_document
 from transforms.language import detect_language, language_identifier
 from transforms.timing import StageClock
 
 METRICS_NAMESPACE = "newsbeam"
 STAGE = "clean"
 
-# Measured on ../shared/eval/extraction_scrapinghub (benchmarks/extraction_quality_html.py):
-# favor_precision lifts the mean per-document shingle F1 from 0.954 to 0.960 there, mostly by
-# leaving out link lists and teasers that the default mode keeps. Comments are never article text.
-TRAFILATURA_OPTIONS = {"favor_precision": True, "include_comments": False}
 # htmldate gives a bare date by default; asking for the time keeps it where the page states one.
 _HTML_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
@@ -227,7 +224,6 @@ def extract_html(html: str, url: str | None = None) -> dict:
     when trafilatura finds no main text, and ``HtmlTooDeep`` for a page nested deeper than
     ``MAX_HTML_DEPTH``.
     """
-    import trafilatura
     from trafilatura.settings import set_date_params
     from trafilatura.utils import load_html
 
@@ -242,9 +238,7 @@ def extract_html(html: str, url: str | None = None) -> dict:
         )
     # set_date_params() stamps today's date as the latest acceptable one, so build it per call.
     date_params = {**set_date_params(True), "outputformat": _HTML_DATE_FORMAT}
-    document = trafilatura.bare_extraction(
-        tree, url=url, with_metadata=True, date_extraction_params=date_params, **TRAFILATURA_OPTIONS
-    )
+    document = extract_document(tree, url, date_params)
     if document is None or not (document.text or "").strip():
         raise ValueError("no article text")
     published_at = _page_publication_time(tree, document.date)
