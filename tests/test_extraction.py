@@ -153,3 +153,15 @@ def test_other_trafilatura_releases_get_the_full_extraction(monkeypatch):
         assert calls == [False]
     finally:
         extraction.shortcut_enabled.cache_clear()
+
+
+def test_a_page_with_teaser_blocks_is_extracted_in_full():
+    # trafilatura's fast mode keeps teaser-class blocks where its full mode drops them.
+    article = "<p>" + "The council voted on the budget after a long debate. " * 12 + "</p>"
+    for teaser in ('class="story-Teaser"', 'id="teaser-3"'):
+        tree = load_html(f"<html><body><article>{article}</article><div {teaser}><p>Read more</p></div></body></html>")
+        quick = trafilatura.bare_extraction(tree, fast=True, **TRAFILATURA_OPTIONS)
+        assert why_fallback_may_change(tree, quick.body) == "teaser", teaser
+    tree = load_html(f"<html><body><article>{article}</article><div class='aside'><p>Read more</p></div></body></html>")
+    quick = trafilatura.bare_extraction(tree, fast=True, **TRAFILATURA_OPTIONS)
+    assert why_fallback_may_change(tree, quick.body) is None
