@@ -23,8 +23,10 @@ from transforms.extraction import (
     why_fallback_may_change,
 )
 
-# Every field of the result but the element trees (compared through their text).
-COMPARED_FIELDS = [field for field in Document.__slots__ if field not in ("body", "commentsbody")]
+# Every field of the result but the element trees (compared through their text) and the
+# metadata newsbeam never reads, which page_metadata leaves out.
+NOT_COMPARED = {"body", "commentsbody", "categories", "tags", "license"}
+COMPARED_FIELDS = [field for field in Document.__slots__ if field not in NOT_COMPARED]
 
 
 def _date_params() -> dict:

@@ -1,4 +1,5 @@
-"""trafilatura's extraction, with its fallback comparison run only where it can change the result.
+"""trafilatura's extraction, with its fallback comparison run only where it can change the result,
+and without the metadata newsbeam never reads (``page_metadata``).
 
 trafilatura extracts a page in two steps: its own rule-based extractor, then a comparison with
 readability (and, for short or unclean results, justext) that replaces its own text when that
@@ -113,9 +114,61 @@ def paragraph_text_length(tree) -> int:
     return collapsed_length("".join(_xpaths()[2](tree)))
 
 
+def page_metadata(tree, url: str | None, date_params: dict):
+    """trafilatura's ``extract_metadata`` without what newsbeam never reads: categories, tags
+    (whose XPaths call back into Python for every ``div``: 0.25 ms a page) and licence.
+
+    Follows trafilatura 2.3's ``metadata.extract_metadata`` step for step otherwise; only used
+    with the versions in ``SHORTCUT_VERSIONS`` (``tests/test_extraction.py`` compares every other
+    field with trafilatura's own on the real and generated pages).
+    """
+    from courlan import extract_domain
+    from htmldate import find_date
+    from trafilatura.metadata import (
+        META_URL,
+        examine_meta,
+        extract_author,
+        extract_meta_json,
+        extract_sitename,
+        extract_title,
+        extract_url,
+    )
+
+    metadata = examine_meta(tree)
+    if metadata.author and " " not in metadata.author:
+        metadata.author = None
+    try:
+        metadata = extract_meta_json(tree, metadata)
+    except Exception:  # noqa: BLE001 - trafilatura logs and carries on: bugs in its JSON-LD reader
+        pass
+    if not metadata.title:
+        metadata.title = extract_title(tree)
+    if not metadata.author:
+        metadata.author = extract_author(tree)
+    if not metadata.url:
+        metadata.url = extract_url(tree, url)
+    if metadata.url:
+        metadata.hostname = extract_domain(metadata.url, fast=True)
+    metadata.date = find_date(tree, **{**date_params, "url": metadata.url})
+    if not metadata.sitename:
+        metadata.sitename = extract_sitename(tree)
+    if metadata.sitename:
+        metadata.sitename = metadata.sitename.lstrip("@")
+        if metadata.sitename and "." not in metadata.sitename and not metadata.sitename[0].isupper():
+            metadata.sitename = metadata.sitename.title()
+    elif metadata.url:
+        found = META_URL.match(metadata.url)
+        if found:
+            metadata.sitename = found[1]
+    metadata.filedate = date_params.get("max_date")
+    metadata.clean_and_trim()
+    return metadata
+
+
 def extract_document(tree, url: str | None, date_params: dict):
     """trafilatura's ``bare_extraction`` of a parsed page with metadata, as the full extraction
-    gives it; None when it finds no text. ``tree`` is left as it was (trafilatura copies it).
+    gives it (but for categories, tags and licence, which ``page_metadata`` leaves out); None
+    when it finds no text. ``tree`` is left as it was (trafilatura copies it).
 
     The fast mode is tried only where paragraphs hold at least half the page's text: where they
     do not, the own text rarely reaches half of it either (on the real pages, 65 of the 106
@@ -124,26 +177,24 @@ def extract_document(tree, url: str | None, date_params: dict):
     """
     import trafilatura
 
-    options = {"url": url, "with_metadata": True, "date_extraction_params": date_params, **TRAFILATURA_OPTIONS}
     if not shortcut_enabled():
-        return trafilatura.bare_extraction(tree, **options)
+        return trafilatura.bare_extraction(
+            tree, url=url, with_metadata=True, date_extraction_params=date_params, **TRAFILATURA_OPTIONS
+        )
+    metadata = page_metadata(tree, url, date_params)
+    # The URL trafilatura's text extraction is given after its own metadata step.
+    options = {"url": url or metadata.url, "with_metadata": False, **TRAFILATURA_OPTIONS}
+    document = None
     page_bound = page_text_bound(tree)
-    if 2 * paragraph_text_length(tree) < page_bound:
-        return trafilatura.bare_extraction(tree, **options)
-    quick = trafilatura.bare_extraction(tree, fast=True, **options)
-    if quick is None:
-        # Nothing found without the fallback: the fallback may still find something.
-        return trafilatura.bare_extraction(tree, **options)
-    if why_fallback_may_change(tree, quick.body, page_bound) is None:
-        return quick
-    # The metadata is the same either way (the fast mode only skips the text's fallback), and
-    # the URL the extraction saw was the page's own where the caller had none.
-    full = trafilatura.bare_extraction(
-        tree, url=url or quick.url, with_metadata=False, fast=False, **TRAFILATURA_OPTIONS
-    )
-    if full is None:
+    if 2 * paragraph_text_length(tree) >= page_bound:
+        quick = trafilatura.bare_extraction(tree, fast=True, **options)
+        if quick is not None and why_fallback_may_change(tree, quick.body, page_bound) is None:
+            document = quick
+    if document is None:
+        document = trafilatura.bare_extraction(tree, **options)
+    if document is None:
         return None
-    for field in type(full).__slots__:
+    for field in type(document).__slots__:
         if field not in _TEXT_FIELDS:
-            setattr(full, field, getattr(quick, field))
-    return full
+            setattr(document, field, getattr(metadata, field))
+    return document
