@@ -519,6 +519,86 @@ def test_clean_documents_transform_splits_articles_and_errors(seed_documents, se
     assert _counter(result, "clean_rejected_exception") == 1
 
 
+_SENTENCES = {
+    "en": "The city council met on Tuesday evening to discuss the new budget for schools, roads and public "
+    "libraries in the northern district of the town. Item {i}.",
+    "de": "Der Stadtrat traf sich am Dienstagabend, um über den neuen Haushalt für Schulen, Straßen und "
+    "öffentliche Bibliotheken im nördlichen Bezirk der Stadt zu beraten. Punkt {i}.",
+    "fr": "Le conseil municipal s'est réuni mardi soir pour discuter du nouveau budget des écoles, des routes "
+    "et des bibliothèques publiques du quartier nord de la ville. Point {i}.",
+}
+
+
+def test_languages_told_in_batches_reach_every_article_in_its_own_window():
+    # More documents than one language batch holds, with timestamps spread over windows: each
+    # article leaves with its language, its window and its timestamp, batch or bundle end.
+    from apache_beam.transforms.window import FixedWindows, TimestampedValue
+
+    from transforms.clean import LANGUAGE_BATCH
+
+    count = 2 * LANGUAGE_BATCH + 22
+    languages = list(_SENTENCES)
+    documents = [
+        (text_document(_SENTENCES[languages[i % 3]].format(i=i), source=f"d{i}.txt"), i * 10) for i in range(count)
+    ]
+    p = TestPipeline()
+    articles, errors = (
+        p
+        | beam.Create(documents)
+        | "Stamp" >> beam.Map(lambda pair: TimestampedValue(*pair))
+        | beam.WindowInto(FixedWindows(100))
+        | CleanDocuments(CFG, RUN_ID, INGESTED)
+    )
+    placed = articles | "Place" >> beam.Map(
+        lambda a, w=beam.DoFn.WindowParam, t=beam.DoFn.TimestampParam: (
+            a["source"],
+            a["language"],
+            int(w.start),
+            int(t),
+        )
+    )
+    assert_that(
+        placed,
+        equal_to([(f"d{i}.txt", languages[i % 3], (i * 10) // 100 * 100, i * 10) for i in range(count)]),
+        label="CheckPlaced",
+    )
+    assert_that(errors, equal_to([]), label="NoErrors")
+    p.run().wait_until_finish()
+
+
+def test_a_failure_telling_the_language_rejects_that_document_only(monkeypatch):
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.timestamp import MIN_TIMESTAMP
+
+    import transforms.clean as clean_module
+
+    real = clean_module.detect_language
+
+    def failing_on_item_3(text: str):
+        if "Item 3." in text:
+            raise RuntimeError("identifier broke")
+        return real(text)
+
+    monkeypatch.setattr(clean_module, "detect_language", failing_on_item_3)
+    fn = clean_module._CleanFn(CFG, RUN_ID, INGESTED)
+    fn.setup()
+    fn.start_bundle()
+    outputs = []
+    for i in range(5):
+        raw = text_document(_SENTENCES["en"].format(i=i), source=f"d{i}.txt")
+        outputs += list(fn.process(raw, MIN_TIMESTAMP, GlobalWindow()))
+    assert outputs == []  # waiting for the batch
+    outputs += list(fn.finish_bundle())
+    kept = [o.value["source"] for o in outputs if not isinstance(o, beam.pvalue.TaggedOutput)]
+    rejected = [
+        (o.tag, o.value.value["source"], o.value.value["error_type"])
+        for o in outputs
+        if isinstance(o, beam.pvalue.TaggedOutput)
+    ]
+    assert kept == ["d0.txt", "d1.txt", "d2.txt", "d4.txt"]
+    assert rejected == [("errors", "d3.txt", "exception")]
+
+
 def test_error_rows_carry_the_reason_and_an_excerpt():
     p = TestPipeline()
     _, errors = (

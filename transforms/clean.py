@@ -42,6 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas.config import CleanConfig
 from schemas.records import parse_date_string, parse_timestamp
@@ -810,7 +811,9 @@ def _extract_within_limits(html: str, url: str | None, cfg: CleanConfig) -> dict
         raise CleanError("no_article_text", f"HTML extraction found no article text ({exc})") from exc
 
 
-def clean_document(raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.datetime) -> dict:
+def clean_document(
+    raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.datetime, with_language: bool = True
+) -> dict:
     """One raw document (from the read stage) as an article record without the dedup fields.
 
     ``removed_lines`` counts the boilerplate lines dropped plus a first line that only repeated
@@ -818,6 +821,8 @@ def clean_document(raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.dat
     The publication date is the raw document's own (sidecar, JSON), else the page's, else
     when a crawler fetched it (``fetched_at``, from a WARC record: date_source ``fetch``), else
     the ingestion time.
+    ``with_language=False`` leaves ``language`` None, for a caller that tells it for many
+    articles at once (``language_of_articles``).
     Raises ``CleanError`` with error_type ``empty`` (no content), ``too_large`` (HTML over
     ``cfg.max_html_chars``), ``too_deep`` (see ``extract_html``), ``extract_timeout`` (HTML
     extraction ran over ``cfg.extract_timeout_s``), ``no_article_text`` (HTML without main
@@ -871,7 +876,7 @@ def clean_document(raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.dat
         "published_at": published_at,
         "date_source": date_source,
         "ingested_at": ingested_at,
-        "language": detect_language(text),
+        "language": detect_language(text) if with_language else None,
         "text": text,
         "word_count": word_count,
         "content_hash": hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -885,8 +890,18 @@ def clean_document(raw: dict, cfg: CleanConfig, run_id: str, ingested_at: dt.dat
 # ---------------------------------------------------------------- Beam wrapper
 
 
+# Articles whose language is told one after the other, after their pages are extracted: the
+# identifier walks a 40 MB automaton that each page's extraction pushes out of the CPU's caches
+# (0.44 ms a text told between extractions, 0.25 ms in runs of 64, on the benchmark's pages).
+LANGUAGE_BATCH = 64
+
+
 class _CleanFn(beam.DoFn):
-    """``clean_document`` per element; failures leave on the ``errors`` output, never crash the run."""
+    """``clean_document`` per element; failures leave on the ``errors`` output, never crash the run.
+
+    Articles wait in ``_pending`` (at most ``LANGUAGE_BATCH``, flushed at the end of every
+    bundle) until their languages are told together; each keeps its own window and timestamp.
+    """
 
     def __init__(self, cfg: CleanConfig, run_id: str, ingested_at: dt.datetime):
         self._cfg = cfg
@@ -894,25 +909,46 @@ class _CleanFn(beam.DoFn):
         self._ingested_at = ingested_at
         self._kept = Metrics.counter(METRICS_NAMESPACE, "clean_kept")
         self._clock = StageClock("clean")
+        self._pending: list[tuple[WindowedValue, str, dict]] = []
 
     def setup(self):
         # Pay for the language model and the user's patterns once per worker, not per element.
         compile_extra_patterns(tuple(self._cfg.extra_promo_patterns))
         language_identifier()
 
-    def process(self, raw: dict) -> Iterator:
+    def start_bundle(self):
+        self._pending = []
+
+    def process(self, raw: dict, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam) -> Iterator:
         source = str(raw.get("source") or "")
         with self._clock.timing():
             try:
-                article = clean_document(raw, self._cfg, self._run_id, self._ingested_at)
+                article = clean_document(raw, self._cfg, self._run_id, self._ingested_at, with_language=False)
             except CleanError as exc:
-                outcome = self._reject(source, exc.error_type, exc.message, raw)
+                yield self._reject(source, exc.error_type, exc.message, raw)
+                return
             except Exception as exc:  # one bad document must not take the run down
-                outcome = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
-            else:
+                yield self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
+                return
+        self._pending.append((WindowedValue(article, timestamp, (window,)), source, raw))
+        if len(self._pending) >= LANGUAGE_BATCH:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        yield from self._flush()
+
+    def _flush(self) -> Iterator:
+        pending, self._pending = self._pending, []
+        with self._clock.timing():
+            for windowed, source, raw in pending:
+                try:
+                    windowed.value["language"] = detect_language(windowed.value["text"])
+                except Exception as exc:  # as in process: the document is rejected, the run goes on
+                    rejected = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
+                    yield beam.pvalue.TaggedOutput(rejected.tag, windowed.with_value(rejected.value))
+                    continue
                 self._kept.inc()
-                outcome = article
-        yield outcome
+                yield windowed
 
     def _reject(self, source: str, error_type: str, message: str, raw: dict):
         Metrics.counter(METRICS_NAMESPACE, f"clean_rejected_{error_type}").inc()
