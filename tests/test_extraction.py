@@ -167,3 +167,14 @@ def test_a_page_with_teaser_blocks_is_extracted_in_full():
     tree = load_html(f"<html><body><article>{article}</article><div class='aside'><p>Read more</p></div></body></html>")
     quick = trafilatura.bare_extraction(tree, fast=True, **TRAFILATURA_OPTIONS)
     assert why_fallback_may_change(tree, quick.body) is None
+
+
+def test_a_page_whose_metadata_cannot_be_read_is_no_document_as_in_trafilatura(monkeypatch):
+    # bare_extraction turns a TypeError or ValueError of its metadata step into None ("no
+    # text"), which the clean stage reports as no_article_text; so does the shortcut's own step.
+    def unreadable(*_args, **_kwargs):
+        raise ValueError("unreadable date")
+
+    monkeypatch.setattr(extraction, "page_metadata", unreadable)
+    article = "<p>" + "The council voted on the budget after a long debate. " * 12 + "</p>"
+    assert extract_document(load_html(f"<html><body><article>{article}</article></body></html>"), None, {}) is None

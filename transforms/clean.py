@@ -822,7 +822,7 @@ def clean_document(
     when a crawler fetched it (``fetched_at``, from a WARC record: date_source ``fetch``), else
     the ingestion time.
     ``with_language=False`` leaves ``language`` None, for a caller that tells it for many
-    articles at once (``language_of_articles``).
+    articles at once (``_CleanFn``).
     Raises ``CleanError`` with error_type ``empty`` (no content), ``too_large`` (HTML over
     ``cfg.max_html_chars``), ``too_deep`` (see ``extract_html``), ``extract_timeout`` (HTML
     extraction ran over ``cfg.extract_timeout_s``), ``no_article_text`` (HTML without main
