@@ -921,15 +921,17 @@ class _CleanFn(beam.DoFn):
 
     def process(self, raw: dict, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam) -> Iterator:
         source = str(raw.get("source") or "")
+        rejected = None
         with self._clock.timing():
             try:
                 article = clean_document(raw, self._cfg, self._run_id, self._ingested_at, with_language=False)
             except CleanError as exc:
-                yield self._reject(source, exc.error_type, exc.message, raw)
-                return
+                rejected = self._reject(source, exc.error_type, exc.message, raw)
             except Exception as exc:  # one bad document must not take the run down
-                yield self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
-                return
+                rejected = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
+        if rejected is not None:
+            yield rejected
+            return
         self._pending.append((WindowedValue(article, timestamp, (window,)), source, raw))
         if len(self._pending) >= LANGUAGE_BATCH:
             yield from self._flush()
@@ -937,18 +939,22 @@ class _CleanFn(beam.DoFn):
     def finish_bundle(self):
         yield from self._flush()
 
-    def _flush(self) -> Iterator:
+    def _flush(self) -> list:
         pending, self._pending = self._pending, []
+        outputs = []
+        # Gathered, then returned: the stage's clock must not run while the fused steps after it
+        # handle an output.
         with self._clock.timing():
             for windowed, source, raw in pending:
                 try:
                     windowed.value["language"] = detect_language(windowed.value["text"])
                 except Exception as exc:  # as in process: the document is rejected, the run goes on
                     rejected = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
-                    yield beam.pvalue.TaggedOutput(rejected.tag, windowed.with_value(rejected.value))
+                    outputs.append(beam.pvalue.TaggedOutput(rejected.tag, windowed.with_value(rejected.value)))
                     continue
                 self._kept.inc()
-                yield windowed
+                outputs.append(windowed)
+        return outputs
 
     def _reject(self, source: str, error_type: str, message: str, raw: dict):
         Metrics.counter(METRICS_NAMESPACE, f"clean_rejected_{error_type}").inc()
