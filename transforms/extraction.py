@@ -26,9 +26,10 @@ Pages whose article dominates their text (feed items' HTML, text-heavy pages, th
 generated pages) take the short path; of the real scrapinghub pages, wrapped in navigation and
 link lists, 73 of 181 do. A page whose paragraphs hold less than half its text goes straight to
 the full extraction, so such pages seldom pay for both (``extract_document``).
-``tests/test_extraction.py`` checks on every real page of ../shared/eval that the result is
-the full extraction's. The shortcut is used only with the trafilatura versions it was checked
-against (``SHORTCUT_VERSIONS``); any other gets the full extraction every time.
+``tests/test_extraction.py`` checks on every real page of ../shared/eval, and on its real feed
+items' HTML, that the result is the full extraction's. The shortcut is used only with the
+trafilatura versions it was checked against (``SHORTCUT_VERSIONS``); any other gets the full
+extraction every time.
 """
 
 from __future__ import annotations
