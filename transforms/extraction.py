@@ -42,8 +42,6 @@ from functools import lru_cache
 TRAFILATURA_OPTIONS = {"favor_precision": True, "include_comments": False}
 # trafilatura releases whose fallback rules the reasoning above was checked against.
 SHORTCUT_VERSIONS = ("2.3.",)
-# trafilatura's MIN_EXTRACTED_SIZE default: shorter own texts go to justext.
-MIN_EXTRACTED_SIZE = 250
 # Fields of trafilatura's Document that the text extraction fills; the others are metadata.
 _TEXT_FIELDS = {"body", "comments", "commentsbody", "raw_text", "text"}
 # What readability writes into a video iframe, plus a separating space.
@@ -55,6 +53,14 @@ def shortcut_enabled() -> bool:
     import trafilatura
 
     return trafilatura.__version__.startswith(SHORTCUT_VERSIONS)
+
+
+@lru_cache(maxsize=1)
+def min_extracted_size() -> int:
+    """trafilatura's MIN_EXTRACTED_SIZE (250 by default): shorter own texts go to justext."""
+    from trafilatura.settings import Extractor
+
+    return Extractor().min_extracted_size
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +104,7 @@ def why_fallback_may_change(tree, body, page_bound: int | None = None) -> str | 
     ``page_bound``: ``page_text_bound(tree)`` when the caller has it."""
     unclean, teaser, _paragraphs = _xpaths()
     own = len(" ".join(body.itertext()).strip())
-    if own < MIN_EXTRACTED_SIZE:
+    if own < min_extracted_size():
         return "short"
     if not body.xpath(".//p//text()") or len(body.findall(".//table")) > len(body.findall(".//p")):
         return "structure"
