@@ -46,7 +46,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas.config import CleanConfig
 from schemas.records import parse_date_string, parse_timestamp
-from schemas.tables import error_row
+from schemas.tables import EXCERPT_CHARS, error_row
 from transforms.extraction import extract_document
 from transforms.language import detect_language, language_identifier
 from transforms.timing import StageClock
@@ -896,6 +896,12 @@ def clean_document(
 LANGUAGE_BATCH = 64
 
 
+def _excerpt(raw: dict) -> str:
+    """The part of a raw document an error row keeps."""
+    content = raw.get("content")
+    return content[:EXCERPT_CHARS] if isinstance(content, str) else ""
+
+
 class _CleanFn(beam.DoFn):
     """``clean_document`` per element; failures leave on the ``errors`` output, never crash the run.
 
@@ -909,7 +915,7 @@ class _CleanFn(beam.DoFn):
         self._ingested_at = ingested_at
         self._kept = Metrics.counter(METRICS_NAMESPACE, "clean_kept")
         self._clock = StageClock("clean")
-        self._pending: list[tuple[WindowedValue, str, dict]] = []
+        self._pending: list[tuple[WindowedValue, str, str]] = []  # (article, source, excerpt)
 
     def setup(self):
         # Pay for the language model and the user's patterns once per worker, not per element.
@@ -926,13 +932,15 @@ class _CleanFn(beam.DoFn):
             try:
                 article = clean_document(raw, self._cfg, self._run_id, self._ingested_at, with_language=False)
             except CleanError as exc:
-                rejected = self._reject(source, exc.error_type, exc.message, raw)
+                rejected = self._reject(source, exc.error_type, exc.message, _excerpt(raw))
             except Exception as exc:  # one bad document must not take the run down
-                rejected = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
+                rejected = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", _excerpt(raw))
         if rejected is not None:
             yield rejected
             return
-        self._pending.append((WindowedValue(article, timestamp, (window,)), source, raw))
+        # Only the excerpt an error row would keep waits with the article, not the page (up to
+        # max_html_chars each).
+        self._pending.append((WindowedValue(article, timestamp, (window,)), source, _excerpt(raw)))
         if len(self._pending) >= LANGUAGE_BATCH:
             yield from self._flush()
 
@@ -945,20 +953,19 @@ class _CleanFn(beam.DoFn):
         # Gathered, then returned: the stage's clock must not run while the fused steps after it
         # handle an output.
         with self._clock.timing():
-            for windowed, source, raw in pending:
+            for windowed, source, excerpt in pending:
                 try:
                     windowed.value["language"] = detect_language(windowed.value["text"])
                 except Exception as exc:  # as in process: the document is rejected, the run goes on
-                    rejected = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", raw)
+                    rejected = self._reject(source, "exception", f"{type(exc).__name__}: {exc}", excerpt)
                     outputs.append(beam.pvalue.TaggedOutput(rejected.tag, windowed.with_value(rejected.value)))
                     continue
                 self._kept.inc()
                 outputs.append(windowed)
         return outputs
 
-    def _reject(self, source: str, error_type: str, message: str, raw: dict):
+    def _reject(self, source: str, error_type: str, message: str, excerpt: str):
         Metrics.counter(METRICS_NAMESPACE, f"clean_rejected_{error_type}").inc()
-        excerpt = raw.get("content") if isinstance(raw.get("content"), str) else ""
         return beam.pvalue.TaggedOutput("errors", error_row(source, STAGE, error_type, message, excerpt))
 
 

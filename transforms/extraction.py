@@ -100,7 +100,7 @@ def page_text_bound(tree) -> int:
 
 def why_fallback_may_change(tree, body, page_bound: int | None = None) -> str | None:
     """Why trafilatura's fallback comparison could replace the own extraction ``body`` of the
-    page ``tree`` (a reason, for tests and counting), or None when it cannot.
+    page ``tree`` (a reason, for tests), or None when it cannot.
     ``page_bound``: ``page_text_bound(tree)`` when the caller has it."""
     unclean, teaser, _paragraphs = _xpaths()
     own = len(" ".join(body.itertext()).strip())
